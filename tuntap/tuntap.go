@@ -1,0 +1,60 @@
+// Package tuntap opens and holds Linux tun/tap devices.
+package tuntap
+
+import (
+	"fmt"
+	"os"
+)
+
+// Mode is the device kind: layer 3 (tun) or layer 2 (tap).
+type Mode int
+
+// Device kinds.
+const (
+	TUN Mode = 1
+	TAP Mode = 2
+)
+
+// String returns the name used on the command line.
+func (m Mode) String() string {
+	switch m {
+	case TUN:
+		return "tun"
+	case TAP:
+		return "tap"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode reads "tun" or "tap".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "tun":
+		return TUN, nil
+	case "tap":
+		return TAP, nil
+	}
+	return 0, fmt.Errorf("unknown device mode %q (want tun or tap)", s)
+}
+
+// Device is an attached tun/tap file descriptor.
+type Device struct {
+	name string
+	mode Mode
+	file *os.File
+}
+
+// Name returns the interface name.
+func (d *Device) Name() string { return d.name }
+
+// Mode returns tun or tap.
+func (d *Device) Mode() Mode { return d.mode }
+
+// Read reads one packet (IFF_NO_PI: no packet-information prefix).
+func (d *Device) Read(b []byte) (int, error) { return d.file.Read(b) }
+
+// Write writes one packet.
+func (d *Device) Write(b []byte) (int, error) { return d.file.Write(b) }
+
+// Close detaches from the device; a non-persistent device is deleted.
+func (d *Device) Close() error { return d.file.Close() }
