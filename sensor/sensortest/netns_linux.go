@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -122,7 +123,7 @@ func (n *Namespace) Do(fn func() error) error {
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("leave netns %s: %w", n.Name, err)
+			errc <- errors.Join(ferr, fmt.Errorf("leave netns %s: %w", n.Name, err))
 			return
 		}
 		runtime.UnlockOSThread()
@@ -166,18 +167,29 @@ func (n *Namespace) AddVeth(a, addrA, b, addrB string) {
 }
 
 // SendUDP sends count datagrams from inside the namespace to dst
-// ("addr:port"). Errors such as ECONNREFUSED from earlier sends are ignored:
-// the packets still left.
+// ("addr:port"). The socket is unconnected so an ICMP port unreachable
+// from an earlier datagram cannot turn a later send into ECONNREFUSED and
+// swallow it: exactly count datagrams leave.
 func (n *Namespace) SendUDP(dst string, count int) {
 	n.t.Helper()
 	if err := n.Do(func() error {
-		c, err := net.Dial("udp", dst)
+		raddr, err := net.ResolveUDPAddr("udp", dst)
+		if err != nil {
+			return err
+		}
+		network := "udp4"
+		if raddr.IP.To4() == nil {
+			network = "udp6"
+		}
+		c, err := net.ListenUDP(network, nil)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		for i := 0; i < count; i++ {
-			c.Write([]byte("tuninetd-test"))
+			if _, err := c.WriteToUDP([]byte("tuninetd-test"), raddr); err != nil {
+				return err
+			}
 		}
 		return nil
 	}); err != nil {
@@ -186,10 +198,13 @@ func (n *Namespace) SendUDP(dst string, count int) {
 }
 
 // SendTCP starts a TCP connection from inside the namespace to dst and
-// gives up after timeout; useful to produce a SYN to an address with no
-// listener.
+// gives up after timeout (1 s when timeout <= 0, so a SYN into a tun whose
+// holder swallows it cannot retry for minutes).
 func (n *Namespace) SendTCP(dst string, timeout time.Duration) {
 	n.t.Helper()
+	if timeout <= 0 {
+		timeout = time.Second
+	}
 	n.Do(func() error {
 		c, err := net.DialTimeout("tcp", dst, timeout)
 		if err == nil {
