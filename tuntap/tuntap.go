@@ -1,4 +1,11 @@
 // Package tuntap opens and holds Linux tun/tap devices.
+//
+// Privileges: opening /dev/net/tun needs read-write access to the node
+// (distributions make it 0666). Creating a device, or attaching to one not
+// made for the caller, needs CAP_NET_ADMIN (TUNSETIFF); a device made with
+// "ip tuntap add <name> mode tun user <user>" takes that user without any
+// capability. Errors for a missing capability name it and wrap
+// os.ErrPermission.
 package tuntap
 
 import (

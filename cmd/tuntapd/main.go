@@ -1,0 +1,130 @@
+// Command tuntapd keeps a tun or tap device attached so that it has
+// carrier: a tun/tap device nobody reads drops what is routed to it before
+// a capture socket (tuninetd -i) can see it. It reads and discards the
+// packets, logging a summary of each in the foreground.
+//
+// Usage: tuntapd -i <ifname> [-m <iftype>] [-d]
+//
+// A missing device is created, and deleted again when tuntapd exits; an
+// existing one is only attached to. tuntapd needs CAP_NET_ADMIN (or a
+// device created for its user with "ip tuntap add ... user <user>").
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/tuntap"
+)
+
+// version is the one place the version lives; release builds override it
+// with -ldflags "-X main.version=...".
+var version = "2.0.0"
+
+// progname prefixes tuntapd's messages, as in the original.
+const progname = "tuntapd"
+
+// optString is the original's getopt option string.
+const optString = "i:m:w:dhv"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// config is what the command line asks for.
+type config struct {
+	ifname   string
+	mode     tuntap.Mode
+	daemon   bool
+	savefile string // -w; "" = none
+}
+
+// modeFlag is the IFF_TUN / IFF_TAP value the original prints as "mode
+// 0x%04x".
+func modeFlag(m tuntap.Mode) int {
+	if m == tuntap.TAP {
+		return unix.IFF_TAP
+	}
+	return unix.IFF_TUN
+}
+
+// usage writes the help text to w.
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "%s %s\n", progname, version)
+	fmt.Fprintf(w, "\nStub for tun/tap device to keep it alive\n")
+	fmt.Fprintf(w, "\nUsage: %s -i <ifname> [-m <iftype>] [-d]\n\n", progname)
+	fmt.Fprintf(w, "-i <ifname>: tun/tap interface to hold (created if missing, deleted on exit)\n")
+	fmt.Fprintf(w, "-m <iftype>: 'tun' or 'tap'. Default is 'tun'\n")
+	fmt.Fprintf(w, "-d: daemonize process; startup errors are still printed here\n")
+	fmt.Fprintf(w, "-w <path>: append the packets read to a pcap savefile\n\n")
+	fmt.Fprintf(w, "-h: print this help\n")
+	fmt.Fprintf(w, "-v: print version\n\n")
+	fmt.Fprintf(w, "Needs CAP_NET_ADMIN, or a device made for its user: ip tuntap add <ifname> mode tun user <user>\n")
+}
+
+// parseArgs reads the command line the way the original does: options act
+// in order (-v prints the version and exits 0, -h prints the usage and
+// exits 1), then the device and the mode are checked. When it returns
+// ok == false the caller exits with status.
+func parseArgs(args []string, stderr io.Writer) (cfg config, status int, ok bool) {
+	cfg.mode = tuntap.TUN
+	badMode := false
+	opts, operands, err := getopt(args, optString)
+	for _, o := range opts {
+		switch o.c {
+		case 'v':
+			fmt.Fprintf(stderr, "%s %s\n", progname, version)
+			return cfg, 0, false
+		case 'h':
+			usage(stderr)
+			return cfg, 1, false
+		case 'i':
+			cfg.ifname = o.arg
+		case 'd':
+			cfg.daemon = true
+		case 'w':
+			cfg.savefile = o.arg
+		case 'm':
+			m, err := tuntap.ParseMode(o.arg)
+			// A later valid -m wins, as in the original.
+			badMode = err != nil
+			if err == nil {
+				cfg.mode = m
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", progname, err)
+		usage(stderr)
+		return cfg, 1, false
+	}
+	if cfg.ifname == "" {
+		fmt.Fprintf(stderr, "%s: tun/tap device must be specified. Abort\n", progname)
+		usage(stderr)
+		return cfg, 1, false
+	}
+	if badMode {
+		fmt.Fprintf(stderr, "%s: device mode must be \"tun\" or \"tap\". Abort\n", progname)
+		return cfg, 1, false
+	}
+	if len(operands) > 0 {
+		// The original ignored them; a stray word is more likely a
+		// mistake (a forgotten -i) than intent.
+		fmt.Fprintf(stderr, "%s: unexpected argument %q. Abort\n", progname, strings.Join(operands, " "))
+		return cfg, 1, false
+	}
+	return cfg, 0, true
+}
+
+// run is main without os.Exit, for the tests of the flag handling.
+func run(args []string, stderr io.Writer) int {
+	cfg, status, ok := parseArgs(args, stderr)
+	if !ok {
+		return status
+	}
+	return start(cfg, args, stderr)
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/tuninetd/tuninetd/tuntap"
+)
+
+func TestParseArgs(t *testing.T) {
+	const usageLine = "Usage: tuntapd -i <ifname> [-m <iftype>] [-d]\n"
+	tests := []struct {
+		name   string
+		args   []string
+		ok     bool
+		status int
+		want   []string // substrings of stderr, in order
+		cfg    config
+	}{
+		{name: "no args", args: nil, status: 1, want: []string{"tuntapd: tun/tap device must be specified. Abort\n", "tuntapd 2.0.0\n", usageLine}},
+		{name: "help", args: []string{"-h"}, status: 1, want: []string{"tuntapd 2.0.0\n\nStub for tun/tap device to keep it alive\n\n" + usageLine, "-m <iftype>: 'tun' or 'tap'. Default is 'tun'\n", "-h: print this help\n", "-v: print version\n"}},
+		{name: "version", args: []string{"-v"}, status: 0, want: []string{"tuntapd 2.0.0\n"}},
+		{name: "version before bad option", args: []string{"-v", "-x"}, status: 0, want: []string{"tuntapd 2.0.0\n"}},
+		{name: "bad option", args: []string{"-i", "tun0", "-x"}, status: 1, want: []string{"tuntapd: invalid option -- 'x'\n", usageLine}},
+		{name: "missing argument", args: []string{"-i"}, status: 1, want: []string{"tuntapd: option requires an argument -- 'i'\n", usageLine}},
+		{name: "bad mode", args: []string{"-i", "tun0", "-m", "tup"}, status: 1, want: []string{"tuntapd: device mode must be \"tun\" or \"tap\". Abort\n"}},
+		{name: "operand", args: []string{"-i", "tun0", "tun1"}, status: 1, want: []string{"tuntapd: unexpected argument \"tun1\". Abort\n"}},
+		{name: "defaults", args: []string{"-i", "tun0"}, ok: true, cfg: config{ifname: "tun0", mode: tuntap.TUN}},
+		{name: "grouped", args: []string{"-dmtap", "-itap0", "-w", "/tmp/x.pcap"}, ok: true,
+			cfg: config{ifname: "tap0", mode: tuntap.TAP, daemon: true, savefile: "/tmp/x.pcap"}},
+		{name: "last mode wins", args: []string{"-m", "bad", "-m", "tap", "-i", "tap0"}, ok: true, cfg: config{ifname: "tap0", mode: tuntap.TAP}},
+		{name: "double dash", args: []string{"-i", "tun0", "--"}, ok: true, cfg: config{ifname: "tun0", mode: tuntap.TUN}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, status, ok := parseArgs(tt.args, &stderr)
+			if ok != tt.ok || status != tt.status {
+				t.Fatalf("ok=%v status=%d, want ok=%v status=%d; stderr:\n%s", ok, status, tt.ok, tt.status, stderr.String())
+			}
+			if ok && cfg != tt.cfg {
+				t.Errorf("config %+v, want %+v", cfg, tt.cfg)
+			}
+			out := stderr.String()
+			for _, w := range tt.want {
+				i := strings.Index(out, w)
+				if i < 0 {
+					t.Fatalf("stderr lacks %q (in order):\n%s", w, stderr.String())
+				}
+				out = out[i+len(w):]
+			}
+			if ok && stderr.Len() != 0 {
+				t.Errorf("unexpected stderr: %s", stderr.String())
+			}
+		})
+	}
+}
