@@ -187,7 +187,7 @@ func TestModeConfig(t *testing.T) {
 		t.Errorf("standby bind config %+v", sb)
 	}
 	up := c.modeConfig(sensor.Up, false)
-	if up.Cmd != cmdNone || up.CopyMode != copyMeta || up.Timeout != 100 || up.QThresh != defaultUpQThresh || up.BufSiz != upBufSiz {
+	if up.Cmd != cmdNone || up.CopyMode != copyMeta || up.Timeout != 10 || up.QThresh != defaultUpQThresh || up.BufSiz != upBufSiz {
 		t.Errorf("up config %+v", up)
 	}
 	c.AckOnly, c.UpTimeout, c.UpQThresh = true, 2500*time.Millisecond, 50

@@ -5,7 +5,7 @@
 // In standby the kernel is asked to hand over every packet at once and in
 // full (queue threshold 1), so the first packet reaches the loop without
 // the kernel's default one-second batching and with its bytes. In up state
-// it batches (a large threshold, a flush timeout of a second) and copies
+// it batches (a large threshold, a 100 ms flush timeout) and copies
 // only metadata, or with AckOnly the first bytes needed to see TCP flags,
 // so wake-ups per second do not grow with the packet rate.
 //
@@ -33,7 +33,10 @@ type Config struct {
 	// doubles it. 0 means 150000, as the original.
 	RcvBuf int
 	// UpTimeout is how long the kernel may hold a batch in up state
-	// (rounded to 1/100 s). 0 means one second.
+	// (rounded to 1/100 s). 0 means 100 ms: activity is stamped when its
+	// batch arrives, so this delay is added to every stop; 100 ms keeps
+	// stop within TTL + 0.25 s and wake-ups at most 10/s whatever the
+	// packet rate.
 	UpTimeout time.Duration
 	// UpQThresh is the number of packets after which the kernel sends a
 	// batch in up state. It also sends when its 64 KiB batch buffer fills
@@ -49,7 +52,7 @@ type Config struct {
 // Defaults and kernel limits.
 const (
 	defaultRcvBuf    = 150000
-	defaultUpTimeout = time.Second
+	defaultUpTimeout = 100 * time.Millisecond
 	defaultUpQThresh = 10000
 	// standbyRange copies whole packets (the kernel caps it at 0xffff
 	// minus an attribute header), as the original: -w dumps them.

@@ -260,8 +260,8 @@ func TestUpModeBatches(t *testing.T) {
 	run(t, s, sink)
 
 	s.SetMode(sensor.Up)
-	// Up: metadata only (copy mode 1), flush timeout 1 s.
-	waitInstance(t, ns, group, func(f []string) bool { return len(f) >= 7 && f[3] == "1" && f[5] == "100" }, "up configuration")
+	// Up: metadata only (copy mode 1), flush timeout 100 ms.
+	waitInstance(t, ns, group, func(f []string) bool { return len(f) >= 7 && f[3] == "1" && f[5] == "10" }, "up configuration")
 	start := time.Now()
 	ns.SendUDP("127.0.0.1:9999", 200)
 	got := expectSeen(t, sink, 3*time.Second, "up-state batch")
