@@ -1,0 +1,247 @@
+package afpacket
+
+import (
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
+	"github.com/tuninetd/tuninetd/tuntap"
+)
+
+// waitLog waits until the log has gained a line containing want since
+// mark (a line count), and returns the new line count.
+func (l *logBuf) waitLog(t *testing.T, mark int, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		for i := mark; i < len(l.lines); i++ {
+			if strings.Contains(l.lines[i], want) {
+				n := i + 1
+				l.mu.Unlock()
+				return n
+			}
+		}
+		l.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no log line %q; log:\n%s", want, l.String())
+	return 0
+}
+
+func (l *logBuf) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.lines)
+}
+
+// sendUntilSeen sends UDP to dst until the sink reports a packet to port
+// (a route or neighbour may take a moment after the device appears).
+func sendUntilSeen(t *testing.T, ns *sensortest.Namespace, sink *recSink, dst string, port int, off int) *sensor.Packet {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		ns.SendUDP(dst, 1)
+		select {
+		case rep := <-sink.c:
+			if rep.p != nil && udpDst(rep.p.Data, off) == port {
+				return rep.p
+			}
+			if rep.p != nil {
+				t.Logf("other report: %s %x", rep.p.LinkType, rep.p.Data)
+			}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no report of UDP to %s", dst)
+	return nil
+}
+
+func TestInterfaceDeletedAndRecreated(t *testing.T) {
+	const cycles = 100
+	ns := sensortest.NewNamespace(t)
+	dev := ns.AddTun("tun0", "10.200.0.1/24")
+	var logs logBuf
+	s, sink := openIn(t, ns, Config{Interface: "tun0", Filter: mustParse(t, "udp"), Logf: logs.Logf})
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
+
+	var fds, gs int
+	for i := 0; i < cycles; i++ {
+		if i == 1 {
+			time.Sleep(50 * time.Millisecond)
+			fds, gs = countFDs(t), runtime.NumGoroutine()
+		}
+		mark := logs.count()
+		dev.Close() // a non-persistent tun disappears with its last holder
+		mark = logs.waitLog(t, mark, "interface tun0 disappeared, waiting for it to return")
+		dev = ns.AddTun("tun0", "10.200.0.1/24")
+		logs.waitLog(t, mark, "interface tun0 is back")
+		sink.flush()
+		sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
+	}
+	time.Sleep(100 * time.Millisecond)
+	// Cleanups of the closed devices stay registered until the test ends,
+	// so count only what the sensor could leak.
+	if f := countFDs(t); f > fds+1 {
+		t.Errorf("fds grew from %d to %d over %d delete/re-create cycles", fds, f, cycles)
+	}
+	if g := runtime.NumGoroutine(); g > gs+1 {
+		t.Errorf("goroutines grew from %d to %d over %d cycles", gs, g, cycles)
+	}
+	if !strings.Contains(strings.Join(s.Stats(), ""), "tun0 (RAW), standby") {
+		t.Errorf("Stats = %q", s.Stats())
+	}
+}
+
+func TestInterfaceGoneInUpState(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	dev := ns.AddTun("tun0", "10.200.0.1/24")
+	var logs logBuf
+	s, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
+	setMode(t, s, sensor.Up)
+	ns.SendUDP("10.200.0.2:4000", 1)
+	sink.wait(t, 2*time.Second, "up-state activity", nil)
+	mark := logs.count()
+	dev.Close()
+	mark = logs.waitLog(t, mark, "disappeared")
+	sink.flush()
+	// A vanished interface is no activity: the idle deadline runs on.
+	sink.none(t, 5*UpTick, "interface gone in up state")
+	if st := strings.Join(s.Stats(), ""); !strings.Contains(st, "interface missing") {
+		t.Errorf("Stats while missing = %q", st)
+	}
+	ns.AddTun("tun0", "10.200.0.1/24")
+	logs.waitLog(t, mark, "is back")
+	ns.SendUDP("10.200.0.2:4000", 1)
+	sink.wait(t, 2*time.Second, "up-state activity after return", nil)
+	setMode(t, s, sensor.Standby)
+	sink.flush()
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4005", 4005, 0)
+}
+
+func TestInterfaceDownUp(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	ns.AddTun("tun0", "10.200.0.1/24")
+	var logs logBuf
+	_, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
+	mark := logs.count()
+	ns.Run("ip", "link", "set", "tun0", "down")
+	mark = logs.waitLog(t, mark, "interface tun0 is down")
+	ns.Run("ip", "link", "set", "tun0", "up")
+	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tun0")
+	logs.waitLog(t, mark, "interface tun0 is up")
+	sink.flush()
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4001", 4001, 0)
+}
+
+func TestInterfaceRenamed(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	ns.AddTun("tun0", "10.200.0.1/24")
+	var logs logBuf
+	_, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
+	mark := logs.count()
+	ns.Run("ip", "link", "set", "tun0", "down")
+	ns.Run("ip", "link", "set", "tun0", "name", "tunx")
+	ns.Run("ip", "link", "set", "tunx", "up")
+	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tunx")
+	mark = logs.waitLog(t, mark, "interface tun0 disappeared")
+	sink.flush()
+	// Traffic on the renamed device is not ours.
+	ns.SendUDP("10.200.0.2:4001", 5)
+	sink.none(t, 200*time.Millisecond, "our interface was renamed away")
+	ns.Run("ip", "link", "set", "tunx", "down")
+	ns.Run("ip", "link", "set", "tunx", "name", "tun0")
+	ns.Run("ip", "link", "set", "tun0", "up")
+	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tun0")
+	logs.waitLog(t, mark, "interface tun0 is back")
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
+}
+
+func TestInterfaceLinkTypeChange(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	dev := ns.AddTun("tun0", "10.200.0.1/24")
+	var logs logBuf
+	s, sink := openIn(t, ns, Config{Interface: "tun0", Filter: mustParse(t, "udp"), Logf: logs.Logf})
+	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
+
+	// tun -> tap with the same name: RAW -> EN10MB, same socket type.
+	mark := logs.count()
+	dev.Close()
+	mark = logs.waitLog(t, mark, "disappeared")
+	var tap *tuntap.Device
+	if err := ns.Do(func() (err error) { tap, err = tuntap.Open("tun0", tuntap.TAP, false); return }); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, tap)
+	t.Cleanup(func() { tap.Close() })
+	ns.Run("ip", "addr", "add", "10.200.0.1/24", "dev", "tun0")
+	ns.Run("ip", "link", "set", "tun0", "up")
+	ns.Run("ip", "neigh", "replace", "10.200.0.2", "lladdr", "02:00:00:00:00:02", "dev", "tun0")
+	mark = logs.waitLog(t, mark, "is back (index")
+	if s.LinkType() != bpfc.EN10MB {
+		t.Fatalf("LinkType after tun -> tap = %v", s.LinkType())
+	}
+	sink.flush()
+	t.Logf("log so far:\n%s", logs.String())
+	p := sendUntilSeen(t, ns, sink, "10.200.0.2:4001", 4001, 14)
+	if p.LinkType != bpfc.EN10MB {
+		t.Fatalf("packet link type %v", p.LinkType)
+	}
+
+	// tap -> PPP-type tun: EN10MB -> LINUX_SLL, new socket type (sockets
+	// re-created in the namespace), in up state.
+	setMode(t, s, sensor.Up)
+	tap.Close()
+	mark = logs.waitLog(t, mark, "disappeared")
+	addPPPLikeTun(t, ns, "tun0", "10.200.0.1/24")
+	logs.waitLog(t, mark, "is back (index")
+	// The device appears as a tun (RAW) and becomes PPP a moment later
+	// (TUNSETLINK); the sensor may see either first.
+	for deadline := time.Now().Add(5 * time.Second); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("LinkType after tap -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
+		}
+	}
+	sink.flush()
+	ns.SendUDP("10.200.0.2:4002", 1)
+	sink.wait(t, 2*time.Second, "up-state activity on the cooked interface", nil)
+	setMode(t, s, sensor.Standby)
+	sink.flush()
+	p = sendUntilSeen(t, ns, sink, "10.200.0.2:4003", 4003, 16)
+	if p.LinkType != bpfc.LinuxSLL {
+		t.Fatalf("packet link type %v", p.LinkType)
+	}
+}
+
+func TestComebackWithIncompatibleFilter(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	var tap *tuntap.Device
+	if err := ns.Do(func() (err error) { tap, err = tuntap.Open("tun0", tuntap.TAP, false); return }); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, tap)
+	t.Cleanup(func() { tap.Close() })
+	var logs logBuf
+	s, sink := openIn(t, ns, Config{Interface: "tun0", Filter: mustParse(t, "ether dst 02:00:00:00:00:02 and udp"), Logf: logs.Logf})
+	mark := logs.count()
+	tap.Close()
+	mark = logs.waitLog(t, mark, "disappeared")
+	// Back as a tun: an Ethernet filter means nothing on raw IP.
+	ns.AddTun("tun0", "10.200.0.1/24")
+	logs.waitLog(t, mark, "is back but cannot be captured")
+	ns.SendUDP("10.200.0.2:4000", 3)
+	sink.none(t, 2*goneRecheck+500*time.Millisecond, "the filter does not fit the new link type")
+	if n := strings.Count(logs.String(), "cannot be captured"); n != 1 {
+		t.Errorf("refusal logged %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(strings.Join(s.Stats(), ""), "interface missing") {
+		t.Errorf("Stats = %q", s.Stats())
+	}
+}

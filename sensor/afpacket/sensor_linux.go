@@ -1,0 +1,520 @@
+package afpacket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/sensor"
+)
+
+// Sensor is an open capture sensor on one interface. Its methods are safe
+// for concurrent use; Run owns the sockets' state once started.
+type Sensor struct {
+	ifname    string
+	filter    *bpfc.Filter
+	ackOnly   bool
+	logf      func(string, ...any)
+	blocks    int
+	blockSize int
+	// nsh is the network namespace Open ran in: link events are watched
+	// there, and sockets re-created there when the link type changes.
+	nsh netns.NsHandle
+
+	// Owned by the Run goroutine (or by Open and Close around it).
+	standbyProg []bpf.RawInstruction
+	upProg      []bpf.RawInstruction
+	ifindex     int
+	cooked      bool
+	cur         sensor.Mode
+	ring        *ring
+	gone        bool   // the interface does not exist (or is not ours any more)
+	refused     [2]int // index and ARPHRD type of a comeback that failed (logged once)
+	running     bool   // last known IFF_UP && IFF_RUNNING, for log lines
+	upIdle      bool   // up state, last tick saw nothing: wait for the ring, not the ticker
+
+	mu        sync.Mutex
+	sb        *packetSocket // standby: plain socket, filter, read per packet
+	rs        *packetSocket // up: TPACKET_V3 ring, up program, read per tick
+	want      sensor.Mode
+	linkDirty bool // a link event asks for a look at the interface
+	started   bool
+	closed    bool
+
+	wake    chan struct{} // 1-slot: a mode request, link event or close is pending
+	done    chan struct{} // closed by Close
+	runDone chan struct{} // closed when Run returns
+	once    sync.Once
+
+	// Read by other goroutines.
+	linkType atomic.Int32
+	curIndex atomic.Int64
+	seen     atomic.Uint64
+	drops    atomic.Uint64
+	upMode   atomic.Bool
+	missing  atomic.Bool
+	watching atomic.Bool // link notifications are arriving
+}
+
+// Open opens the capture sensor on cfg.Interface: it reads the interface's
+// link type, compiles the filter for it (errors wrap *bpfc.Error), and
+// binds the standby socket, so everything that can fail before running
+// fails here.
+func Open(cfg Config) (*Sensor, error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("afpacket: no interface given")
+	}
+	s := &Sensor{
+		ifname:    cfg.Interface,
+		filter:    cfg.Filter,
+		ackOnly:   cfg.AckOnly,
+		logf:      cfg.Logf,
+		blocks:    cfg.RingBlocks,
+		blockSize: cfg.RingBlockSize,
+		nsh:       netns.None(),
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		runDone:   make(chan struct{}),
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if s.blocks <= 0 {
+		s.blocks = DefaultRingBlocks
+	}
+	if s.blockSize <= 0 {
+		s.blockSize = DefaultRingBlockSize
+	}
+	page := os.Getpagesize()
+	s.blockSize = (s.blockSize + page - 1) / page * page
+
+	// The interface's type decides the socket type, so look it up through
+	// a throwaway socket in this network namespace first.
+	probe, err := newPacketSocket(unix.SOCK_RAW, "afpacket-probe")
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	}
+	index, hwtype, running, err := probe.ifInfo(cfg.Interface)
+	probe.close()
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return nil, fmt.Errorf("afpacket: interface %s: no such device", cfg.Interface)
+		}
+		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	}
+	lt, sotype := linkTypeFor(hwtype)
+	standbyProg, upProg, err := s.programs(lt, sotype == unix.SOCK_DGRAM)
+	if err != nil {
+		return nil, err
+	}
+	sb, rs, err := newSocketPair(sotype)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	}
+	s.sb, s.rs = sb, rs
+	s.standbyProg, s.upProg = standbyProg, upProg
+	s.setLink(index, lt, sotype == unix.SOCK_DGRAM)
+	s.running = running
+	// Try the ring once (unbound, so it sees nothing), so a ring size the
+	// kernel or the memory limits refuse is an error now, not a surprise
+	// at the first start.
+	r, err := s.rs.setupRing(s.blocks, s.blockSize, RetireTimeout)
+	if err == nil {
+		err = s.rs.freeRing(r)
+	} else {
+		err = fmt.Errorf("ring of %d x %d bytes: %w", s.blocks, s.blockSize, err)
+	}
+	if err == nil {
+		err = s.sb.attach(standbyProg)
+	}
+	if err == nil {
+		err = s.sb.bind(index)
+	}
+	if err != nil {
+		s.sb.close()
+		s.rs.close()
+		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	}
+	if h, err := netns.Get(); err == nil {
+		s.nsh = h
+	}
+	return s, nil
+}
+
+// newSocketPair creates the standby and ring sockets, parked and unbound:
+// created with protocol 0 they capture nothing, and every later bind
+// happens with a program attached, so nothing is ever seen unfiltered.
+func newSocketPair(sotype int) (sb, rs *packetSocket, err error) {
+	if sb, err = newPacketSocket(sotype, "afpacket-standby"); err != nil {
+		return nil, nil, err
+	}
+	if rs, err = newPacketSocket(sotype, "afpacket-ring"); err != nil {
+		sb.close()
+		return nil, nil, err
+	}
+	// Auxdata (original length, VLAN tag) is a nicety: without it (seen
+	// under qemu-user) packets are still reported.
+	sb.control(func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
+	})
+	err = sb.park()
+	if err == nil {
+		err = rs.control(func(fd int) error {
+			return os.NewSyscallError("setsockopt(PACKET_VERSION)", unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3))
+		})
+	}
+	if err == nil {
+		err = rs.park()
+	}
+	if err != nil {
+		sb.close()
+		rs.close()
+		return nil, nil, err
+	}
+	return sb, rs, nil
+}
+
+// setLink records the interface the sockets are (to be) bound to.
+func (s *Sensor) setLink(index int, lt bpfc.LinkType, cooked bool) {
+	s.ifindex, s.cooked = index, cooked
+	s.curIndex.Store(int64(index))
+	s.linkType.Store(int32(lt))
+}
+
+func (s *Sensor) lt() bpfc.LinkType { return bpfc.LinkType(s.linkType.Load()) }
+
+// programs compiles the standby and up-state programs for a link type.
+func (s *Sensor) programs(lt bpfc.LinkType, cooked bool) (standby, up []bpf.RawInstruction, err error) {
+	if standby, err = s.program(lt, cooked, false, StandbySnaplen); err != nil {
+		return nil, nil, err
+	}
+	if up, err = s.program(lt, cooked, s.ackOnly, UpSnaplen); err != nil {
+		return nil, nil, err
+	}
+	return standby, up, nil
+}
+
+// program compiles the filter (and "TCP with ACK" when ack) for a link
+// type with the given accept length.
+func (s *Sensor) program(lt bpfc.LinkType, cooked, ack bool, snaplen uint32) ([]bpf.RawInstruction, error) {
+	f := s.filter
+	if f == nil && !ack {
+		// Accept everything: "ret #snaplen".
+		return []bpf.RawInstruction{{Op: 0x06, K: snaplen}}, nil
+	}
+	if f == nil {
+		var err error
+		if f, err = bpfc.Parse(""); err != nil {
+			return nil, fmt.Errorf("afpacket: empty filter: %w", err)
+		}
+	}
+	what := "filter"
+	if ack {
+		f = f.AndTCPAck()
+		what = "up-state filter (with TCP ACK)"
+	}
+	prog, err := f.Compile(bpfc.Options{LinkType: lt, Snaplen: snaplen})
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: %s for interface %s (link type %s): %w", what, s.ifname, lt, err)
+	}
+	if cooked {
+		if prog, err = fixCooked(prog); err != nil {
+			return nil, fmt.Errorf("afpacket: %s for interface %s: %w", what, s.ifname, &bpfc.Error{Msg: err.Error()})
+		}
+	}
+	return prog, nil
+}
+
+// LinkType reports the framing of captured packets (and of the filter).
+// It changes only when the interface is re-created as another type.
+func (s *Sensor) LinkType() bpfc.LinkType { return s.lt() }
+
+// Kind reports sensor.Pcap.
+func (s *Sensor) Kind() sensor.Kind { return sensor.Pcap }
+
+// Env returns TUNINETD_IFACE for the command environment.
+func (s *Sensor) Env() []string { return []string{"TUNINETD_IFACE=" + s.ifname} }
+
+// Stats returns the SIGUSR1 report line.
+func (s *Sensor) Stats() []string {
+	mode := "standby"
+	if s.upMode.Load() {
+		mode = "up"
+	}
+	gone := ""
+	if s.missing.Load() {
+		gone = " (interface missing)"
+	}
+	return []string{fmt.Sprintf("- pcap sensor: %s (%s)%s, %s: %d packets seen, %d kernel drops, ring %d x %d KiB",
+		s.ifname, s.lt(), gone, mode, s.seen.Load(), s.drops.Load(), s.blocks, s.blockSize>>10)}
+}
+
+// SetMode asks the capture goroutine to switch; it never waits for it.
+func (s *Sensor) SetMode(m sensor.Mode) {
+	s.mu.Lock()
+	s.want = m
+	s.mu.Unlock()
+	s.poke()
+}
+
+// markLinkDirty asks the capture goroutine to look at the interface.
+func (s *Sensor) markLinkDirty() {
+	s.mu.Lock()
+	s.linkDirty = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// poke wakes the capture goroutine wherever it waits: the up-state select
+// reads wake, a standby read is cut short by a deadline in the past. The
+// request is stored before the deadline is set and Run clears the deadline
+// before reading the request, so no request is lost.
+func (s *Sensor) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	sb, rs := s.sb, s.rs
+	s.mu.Unlock()
+	sb.f.SetReadDeadline(time.Unix(1, 0))
+	rs.f.SetReadDeadline(time.Unix(1, 0))
+}
+
+// Close stops Run (waiting for it to return) and releases the sockets.
+func (s *Sensor) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		started := s.started
+		s.mu.Unlock()
+		close(s.done)
+		s.poke()
+		if started {
+			<-s.runDone
+		}
+		if s.ring != nil {
+			s.rs.park()
+			err = s.rs.freeRing(s.ring)
+			s.ring = nil
+		}
+		if e := s.sb.close(); err == nil {
+			err = e
+		}
+		if e := s.rs.close(); err == nil {
+			err = e
+		}
+		if s.nsh.IsOpen() {
+			s.nsh.Close()
+		}
+	})
+	return err
+}
+
+// Run captures until ctx is done or the sensor is closed.
+func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
+	s.mu.Lock()
+	if s.closed || s.started {
+		twice := s.started
+		s.mu.Unlock()
+		if twice {
+			return errors.New("afpacket: Run called twice")
+		}
+		return nil
+	}
+	s.started = true
+	s.mu.Unlock()
+	defer close(s.runDone)
+	stop := context.AfterFunc(ctx, s.poke)
+	defer stop()
+
+	// Link events arrive on their own goroutine, which ends with Run.
+	wctx, wcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchLinks(wctx)
+	}()
+	defer wg.Wait()
+	defer wcancel()
+
+	buf := make([]byte, cookedHdrLen+StandbySnaplen)
+	oob := make([]byte, unix.CmsgSpace(auxdataLen))
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.done:
+			return nil
+		default:
+		}
+		// Clear a deadline a poke left, then read the requests (see poke).
+		// Only the standby read uses it; a stale one costs one more turn.
+		if s.ring == nil {
+			if s.gone {
+				// Look again now and then even without link events, in
+				// case the subscription is not working.
+				s.sb.f.SetReadDeadline(time.Now().Add(goneRecheck))
+			} else {
+				s.sb.f.SetReadDeadline(time.Time{})
+			}
+		} else if s.upIdle {
+			s.rs.f.SetReadDeadline(time.Time{})
+		}
+		s.mu.Lock()
+		want, dirty := s.want, s.linkDirty
+		s.linkDirty = false
+		s.mu.Unlock()
+		if dirty || s.gone {
+			s.resync()
+		}
+		if want != s.cur {
+			s.switchTo(want, sink)
+		}
+		if s.ring != nil && !s.upIdle && ticker == nil {
+			ticker = time.NewTicker(UpTick)
+		} else if (s.ring == nil || s.upIdle) && ticker != nil {
+			ticker.Stop()
+			ticker = nil
+		}
+		if s.ring == nil {
+			// Standby (or up without a ring, if it could not be set up).
+			if err := s.readPlain(sink, buf, oob); err != nil {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-s.done:
+					return nil
+				default:
+				}
+				return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
+			}
+			continue
+		}
+		if s.upIdle {
+			// Up state without traffic: sleep until the kernel retires a
+			// block (at most two RetireTimeouts after a packet), then go
+			// back to ticking.
+			if err := s.waitRing(); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue // a poke
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-s.done:
+					return nil
+				default:
+				}
+				return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
+			}
+			s.tick(sink)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.done:
+		case <-s.wake:
+		case <-ticker.C:
+			s.tick(sink)
+		}
+	}
+}
+
+// waitRing blocks until the kernel hands a ring block over, through the
+// netpoller (a block retiring wakes the socket), or a poke's deadline.
+func (s *Sensor) waitRing() error {
+	r := s.ring
+	return s.rs.rc.Read(func(uintptr) bool {
+		return userBlocks(r.mem, r.blockSize, r.blocks, r.cursor) > 0
+	})
+}
+
+// goneRecheck is how often a missing interface is looked for without a
+// link event.
+const goneRecheck = time.Second
+
+// bindActive gives the socket that serves the current mode its program and
+// binds it to the interface, then parks the other: the new one first, so
+// no packet falls in a gap. While the interface is missing nothing is
+// bound.
+func (s *Sensor) bindActive() {
+	if s.gone {
+		return
+	}
+	on, prog, off := s.sb, s.standbyProg, s.rs
+	if s.ring != nil {
+		on, prog, off = s.rs, s.upProg, s.sb
+	}
+	err := on.attach(prog)
+	if err == nil {
+		err = on.bind(s.ifindex)
+	}
+	if err != nil {
+		s.logf("pcap: cannot bind to %s: %v", s.ifname, err)
+	}
+	off.park()
+}
+
+// switchTo moves the sensor into mode m. Stats shows the new mode once the
+// switch is done.
+func (s *Sensor) switchTo(m sensor.Mode, sink sensor.Sink) {
+	s.cur = m
+	s.upIdle = false
+	defer func() { s.upMode.Store(s.cur == sensor.Up) }()
+	if m == sensor.Up {
+		if s.ring != nil {
+			return
+		}
+		r, err := s.rs.setupRing(s.blocks, s.blockSize, RetireTimeout)
+		if err != nil {
+			s.logf("pcap: cannot set up the capture ring on %s (%v); up state reads packet by packet", s.ifname, err)
+			return
+		}
+		s.rs.stats(true) // count from here
+		s.ring = r
+		s.bindActive()
+		// Packets that matched after the request but before the ring took
+		// over are activity too (the goroutine may have been slow to get
+		// here); they were not reported one by one.
+		if n := s.sb.drain(); n > 0 {
+			s.seen.Add(uint64(n))
+			sink.Seen(time.Now(), nil)
+		}
+		if _, d, err := s.sb.stats(false); err == nil {
+			s.drops.Add(d)
+		}
+		return
+	}
+	if s.ring == nil {
+		return // up state was served by the plain socket: already bound
+	}
+	r := s.ring
+	s.ring = nil
+	s.sb.drain() // parked since up state began: nothing new
+	s.bindActive()
+	if p, d, err := s.rs.stats(true); err == nil {
+		s.seen.Add(p)
+		s.drops.Add(d)
+	}
+	if err := s.rs.freeRing(r); err != nil {
+		s.logf("pcap: releasing the capture ring on %s: %v", s.ifname, err)
+	}
+}
