@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/core"
+	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/afpacket"
+	"github.com/tuninetd/tuninetd/sensor/nflog"
+	"github.com/tuninetd/tuninetd/tuntap"
+)
+
+// run is the whole program behind main: it returns the exit status.
+// argv is os.Args; stderr receives the foreground messages.
+func run(argv []string, stderr io.Writer) int {
+	o, st := parseCommandLine(argv, version)
+	if st != nil {
+		io.WriteString(stderr, st.text)
+		return st.code
+	}
+	report := daemonChild()
+	if o.daemon && report == nil {
+		return startDaemon(argv, stderr)
+	}
+
+	// Catch the signals before anything is opened: a SIGHUP or SIGUSR1
+	// during start-up must not kill us (their default action), and a
+	// SIGTERM then still ends the loop cleanly as soon as it runs.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	var logger core.Logger
+	if report != nil {
+		sl := &syslogLogger{}
+		defer sl.Close()
+		logger = sl
+	} else {
+		logger = log.New(stderr, "", 0)
+	}
+
+	d, err := setup(o, logger, report == nil)
+	if err != nil {
+		logger.Printf("%s", err.Error())
+		if report != nil {
+			io.WriteString(report, err.Error()+"\n")
+			report.Close()
+		}
+		return 1
+	}
+	defer d.close()
+	if report != nil {
+		io.WriteString(report, daemonReady)
+		report.Close()
+	}
+	// Only signals end the loop (or a sensor failing): no other deadline.
+	if err := d.loop.Run(context.Background(), sigs); err != nil {
+		logger.Printf("%v. Abort", err)
+		return 1
+	}
+	return 0
+}
+
+// daemon is everything setup opened.
+type daemon struct {
+	loop    *core.Loop
+	closers []func() error
+}
+
+// close releases what setup opened, last opened first.
+func (d *daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// setup checks and opens everything that can fail before the loop runs
+// (so that -d reports it from the parent): -c, -w, the holder, the
+// sensors and their filter. Errors are complete messages for the user.
+func setup(o *options, logger core.Logger, foreground bool) (_ *daemon, err error) {
+	d := &daemon{}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if foreground {
+		logger.Printf("Started with pid %d", os.Getpid())
+	}
+	if err := checkCommand(o.command); err != nil {
+		return nil, err
+	}
+	cfg := core.Config{
+		Command:    o.command,
+		TTL:        time.Duration(o.ttl) * time.Second,
+		CmdTimeout: o.cmdTimeout,
+		Holdoff:    o.holdoff,
+		StopOnExit: o.stopOnExit,
+		Report:     reportLines(o),
+		Log:        logger,
+	}
+	if o.savefile != "" {
+		sf, err := core.OpenSavefile(o.savefile)
+		if err != nil {
+			return nil, fmt.Errorf("Can't open pcap file for -w: %v. Abort", err)
+		}
+		d.closers = append(d.closers, sf.Close)
+		cfg.Savefile = sf
+	}
+	if o.iface == "" && o.hasFilter {
+		logger.Printf("Warning! -f applies to the pcap sensor (-i) only, ignored")
+	}
+	if o.iface == "" && o.hasMode {
+		logger.Printf("Warning! -m applies to the pcap sensor (-i) only, ignored")
+	}
+
+	var sensors []sensor.Sensor
+	if o.iface != "" {
+		logger.Printf("Binding to interface %s", o.iface)
+		if o.hasMode {
+			h, err := holdDevice(o, logger)
+			if err != nil {
+				return nil, err
+			}
+			d.closers = append(d.closers, h.Close)
+			cfg.BeforeStart = func() {
+				if err := h.Release(); err != nil {
+					logger.Printf("Warning! %v", err)
+				}
+			}
+			cfg.AfterStop = func() {
+				if err := h.Hold(); err != nil && !errors.Is(err, tuntap.ErrBusy) {
+					logger.Printf("Warning! %v", err)
+				}
+			}
+		}
+		var filter *bpfc.Filter
+		if o.hasFilter {
+			if filter, err = bpfc.Parse(o.filter); err != nil {
+				return nil, wrongFilter(o.filter, err)
+			}
+		}
+		s, err := afpacket.Open(afpacket.Config{
+			Interface:     o.iface,
+			Filter:        filter,
+			AckOnly:       o.ackOnly,
+			RingBlocks:    o.ringBlocks,
+			RingBlockSize: o.ringBlockSize,
+			Logf:          logger.Printf,
+		})
+		if err != nil {
+			var be *bpfc.Error
+			if errors.As(err, &be) {
+				return nil, wrongFilter(o.filter, be)
+			}
+			return nil, fmt.Errorf("Pcap: %v%s. Abort", err, capHint(err, "CAP_NET_RAW"))
+		}
+		d.closers = append(d.closers, s.Close)
+		sensors = append(sensors, s)
+	}
+	if o.group >= 0 {
+		logger.Printf("Start listening nflog-group %d", o.group)
+		s, err := nflog.Open(nflog.Config{
+			Group:   uint16(o.group),
+			AckOnly: o.ackOnly,
+			Logf:    logger.Printf,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("NFLOG: %v%s. Abort", err, capHint(err, "CAP_NET_ADMIN"))
+		}
+		d.closers = append(d.closers, s.Close)
+		sensors = append(sensors, s)
+	}
+	d.loop = core.NewLoop(cfg, sensors...)
+	return d, nil
+}
+
+// holdDevice takes the -i device for -m, so that a tun/tap without its VPN
+// has carrier. A device someone else holds is not an error: the holder
+// logs it and we go on without holding, as issue 5 asks.
+func holdDevice(o *options, logger core.Logger) (*tuntap.Holder, error) {
+	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: o.iface, Mode: o.mode, Logf: logger.Printf})
+	if err != nil {
+		return nil, fmt.Errorf("-m %s -i %s: %v. Abort", o.mode, o.iface, err)
+	}
+	if err := h.Hold(); err != nil && !errors.Is(err, tuntap.ErrBusy) {
+		h.Close()
+		return nil, fmt.Errorf("Can't hold %s device %s: %v%s. Abort", o.mode, o.iface, err, capHint(err, "CAP_NET_ADMIN"))
+	}
+	return h, nil
+}
+
+// wrongFilter is the original's message for a filter that does not
+// compile; reason is our compiler's, without its package prefix.
+func wrongFilter(filter string, err error) error {
+	reason := strings.TrimPrefix(err.Error(), "bpfc: ")
+	return fmt.Errorf("Pcap: wrong filter: \"%s\". %s. Abort", filter, strings.TrimSuffix(reason, "."))
+}
+
+// capHint names the capability an EPERM most likely lacks.
+func capHint(err error, capability string) string {
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		if !strings.Contains(err.Error(), "CAP_") {
+			return " (needs root or " + capability + ")"
+		}
+	}
+	return ""
+}
+
+// reportLines are the original's SIGUSR1 configuration lines.
+func reportLines(o *options) []string {
+	var r []string
+	if o.iface != "" {
+		r = append(r, "- capture engine: pcap, "+o.iface)
+		if o.hasFilter {
+			r = append(r, "-- pcap filter: \""+o.filter+"\"")
+		}
+	}
+	if o.group >= 0 {
+		r = append(r, fmt.Sprintf("- capture engine: nflog group %d", o.group))
+	}
+	if o.ackOnly {
+		r = append(r, "- using packets with tcp[ack] flag to reset TTL timer")
+	}
+	if o.savefile != "" {
+		r = append(r, "- file to dump start event packets (pcap format): "+o.savefile)
+	}
+	r = append(r, "- event path: "+o.command, fmt.Sprintf("- TTL: %d sec.", o.ttl))
+	return r
+}
