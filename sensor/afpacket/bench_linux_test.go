@@ -72,7 +72,7 @@ func runSensorProcess(ifname string) error {
 		return err
 	}
 	defer s.Close()
-	sink := newSink()
+	sink := sensortest.NewRecorder(4096)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx, sink)
@@ -82,7 +82,7 @@ func runSensorProcess(ifname string) error {
 	time.Sleep(50 * time.Millisecond)
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
-	fmt.Printf("%d %d %d\n", s.seen.Load(), s.drops.Load(), len(sink.c))
+	fmt.Printf("%d %d %d\n", s.seen.Load(), s.drops.Load(), len(sink.C))
 	return nil
 }
 
@@ -207,7 +207,7 @@ func BenchmarkStandbyLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	sink := newSink()
+	sink := sensortest.NewRecorder(4096)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx, sink)
@@ -217,8 +217,8 @@ func BenchmarkStandbyLatency(b *testing.B) {
 		t0 := time.Now()
 		onB.send(b, frame)
 		select {
-		case rep := <-sink.c:
-			ours = append(ours, rep.at.Sub(t0))
+		case rep := <-sink.C:
+			ours = append(ours, rep.At.Sub(t0))
 		case <-time.After(2 * time.Second):
 			b.Fatalf("trial %d: no report", i)
 		}
@@ -294,7 +294,7 @@ func BenchmarkIdleSoftirqs(b *testing.B) {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.Run(ctx, newSink())
+	go s.Run(ctx, sensortest.NewRecorder(4096))
 
 	// What tuninetd 1.5.1's libpcap handle set up: a TPACKET_V3 ring with
 	// the 10 ms read timeout as its block-retire timeout.

@@ -82,25 +82,25 @@ func TestCookedPPPType(t *testing.T) {
 		}
 	}
 	ns.SendUDP("10.202.0.2:4001", 1)
-	rep := sink.wait(t, 2*time.Second, "outbound UDP", nil)
-	check(rep.p, 4001)
-	sink.none(t, 100*time.Millisecond, "only inbound traffic left")
+	rep := sink.Next(t, 2*time.Second, "outbound UDP")
+	check(rep.Packet, 4001)
+	sink.ExpectNone(t, 100*time.Millisecond, "only inbound traffic left")
 
 	// The ring path synthesizes the same header.
 	setMode(t, s, sensor.Up)
 	ns.SendUDP("10.202.0.2:4003", 1)
-	rep = sink.wait(t, 2*time.Second, "up-state outbound UDP", nil)
+	rep = sink.Next(t, 2*time.Second, "up-state outbound UDP")
 	// The packet sits in a block the kernel retires only after
 	// RetireTimeout; until then the report carries no packet.
-	if rep.p == nil {
+	if rep.Packet == nil {
 		deadline := time.Now().Add(RetireTimeout + time.Second)
-		for time.Now().Before(deadline) && rep.p == nil {
+		for time.Now().Before(deadline) && rep.Packet == nil {
 			ns.SendUDP("10.202.0.2:4003", 1)
-			rep = sink.wait(t, 2*time.Second, "up-state outbound UDP", nil)
+			rep = sink.Next(t, 2*time.Second, "up-state outbound UDP")
 		}
 	}
-	if rep.p == nil {
+	if rep.Packet == nil {
 		t.Fatalf("no up-state report carried a packet")
 	}
-	check(rep.p, 4003)
+	check(rep.Packet, 4003)
 }

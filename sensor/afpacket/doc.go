@@ -19,17 +19,27 @@
 //     goroutine at once (no ring, no block-retire timer, so an idle standby
 //     adds no kernel timer work), and reaches the sink with its bytes and
 //     PACKET_AUXDATA (original length, VLAN tag).
-//   - Up: a small TPACKET_V3 ring, read on a ticker rather than woken per
+//   - Up: a small TPACKET_V3 ring, read on a tick rather than woken per
 //     packet. Each tick reads PACKET_STATISTICS (cleared on read; a full
 //     ring turns matching packets into drops, which are still activity),
 //     releases every block the kernel handed over and keeps a copy of the
-//     newest packet. Wake-ups per second are bounded by the tick, whatever
-//     the packet rate; after a tick that saw nothing the ticker stops and
-//     the sensor sleeps until the kernel retires a block (RetireTimeout
-//     after the next packet, or two), so an idle up state does not wake
-//     the process at all. With AckOnly the ring socket's
-//     program is the filter and "TCP with ACK", so in up state only ACK
-//     segments refresh activity; standby keeps the plain filter.
+//     newest packet. After a tick that saw nothing the ticks stop and the
+//     sensor sleeps until the kernel retires a block (RetireTimeout after
+//     the next packet, or two), so an idle up state does not wake the
+//     process at all. With AckOnly the ring socket's program is the filter
+//     and "TCP with ACK", so in up state only ACK segments refresh
+//     activity; standby keeps the plain filter.
+//
+// Up state's cost is the process's wake-ups, so it is built to wake once
+// per tick during a flood, whatever the packet rate (measured: about 10
+// context switches a second, where a time.Ticker and a ring socket in Go's
+// netpoller took 90-140; see BenchmarkUpCPU). The ring socket stays out of
+// the netpoller (it would wake it at every retired block); it sits in a
+// private epoll instance next to a timerfd that paces the ticks, and only
+// that instance is in the netpoller, with the ring socket enabled once
+// (EPOLLONESHOT) while up state is idle and the timerfd armed while it is
+// busy. The non-blocking syscalls of a tick are raw syscalls, because the
+// runtime's syscall entry wakes its sysmon thread, asleep between ticks.
 //
 // Activity in up state is reported at the tick that observed it, with
 // at = time.Now(): packets sitting in the block the kernel is still filling
@@ -123,8 +133,9 @@ const (
 	// UpSnaplen is how much of each packet the kernel copies into the ring
 	// in up state: enough for the headers of the newest packet.
 	UpSnaplen = 256
-	// UpTick is how often the ring is read in up state. It bounds how late
-	// activity is reported (the stop precision budget is 0.25 s).
+	// UpTick is how often the ring is read in up state while traffic
+	// flows. It bounds how late activity is reported (the stop precision
+	// budget is 0.25 s) and is the up state's wake-up rate in a flood.
 	UpTick = 100 * time.Millisecond
 	// RetireTimeout is the ring's block-retire timeout. While traffic
 	// flows, activity is read from PACKET_STATISTICS on each tick; after a

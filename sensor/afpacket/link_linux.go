@@ -201,6 +201,7 @@ func (s *Sensor) replaceSockets(sotype int) error {
 	oldSB, oldRS := s.sb, s.rs
 	s.sb, s.rs = sb, rs
 	s.mu.Unlock()
+	s.ticking = false // the new ring socket's timerfd is not armed
 	oldSB.close()
 	oldRS.close()
 	if wasUp {

@@ -42,18 +42,18 @@ func (l *logBuf) count() int {
 
 // sendUntilSeen sends UDP to dst until the sink reports a packet to port
 // (a route or neighbour may take a moment after the device appears).
-func sendUntilSeen(t *testing.T, ns *sensortest.Namespace, sink *recSink, dst string, port int, off int) *sensor.Packet {
+func sendUntilSeen(t *testing.T, ns *sensortest.Namespace, sink *sensortest.Recorder, dst string, port int, off int) *sensor.Packet {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		ns.SendUDP(dst, 1)
 		select {
-		case rep := <-sink.c:
-			if rep.p != nil && udpDst(rep.p.Data, off) == port {
-				return rep.p
+		case rep := <-sink.C:
+			if rep.Packet != nil && udpDst(rep.Packet.Data, off) == port {
+				return rep.Packet
 			}
-			if rep.p != nil {
-				t.Logf("other report: %s %x", rep.p.LinkType, rep.p.Data)
+			if rep.Packet != nil {
+				t.Logf("other report: %s %x", rep.Packet.LinkType, rep.Packet.Data)
 			}
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -81,7 +81,7 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 		mark = logs.waitLog(t, mark, "interface tun0 disappeared, waiting for it to return")
 		dev = ns.AddTun("tun0", "10.200.0.1/24")
 		logs.waitLog(t, mark, "interface tun0 is back")
-		sink.flush()
+		sink.Flush()
 		sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -105,22 +105,22 @@ func TestInterfaceGoneInUpState(t *testing.T) {
 	s, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
 	setMode(t, s, sensor.Up)
 	ns.SendUDP("10.200.0.2:4000", 1)
-	sink.wait(t, 2*time.Second, "up-state activity", nil)
+	sink.Next(t, 2*time.Second, "up-state activity")
 	mark := logs.count()
 	dev.Close()
 	mark = logs.waitLog(t, mark, "disappeared")
-	sink.flush()
+	sink.Flush()
 	// A vanished interface is no activity: the idle deadline runs on.
-	sink.none(t, 5*UpTick, "interface gone in up state")
+	sink.ExpectNone(t, 5*UpTick, "interface gone in up state")
 	if st := strings.Join(s.Stats(), ""); !strings.Contains(st, "interface missing") {
 		t.Errorf("Stats while missing = %q", st)
 	}
 	ns.AddTun("tun0", "10.200.0.1/24")
 	logs.waitLog(t, mark, "is back")
 	ns.SendUDP("10.200.0.2:4000", 1)
-	sink.wait(t, 2*time.Second, "up-state activity after return", nil)
+	sink.Next(t, 2*time.Second, "up-state activity after return")
 	setMode(t, s, sensor.Standby)
-	sink.flush()
+	sink.Flush()
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4005", 4005, 0)
 }
 
@@ -136,7 +136,7 @@ func TestInterfaceDownUp(t *testing.T) {
 	ns.Run("ip", "link", "set", "tun0", "up")
 	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tun0")
 	logs.waitLog(t, mark, "interface tun0 is up")
-	sink.flush()
+	sink.Flush()
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4001", 4001, 0)
 }
 
@@ -152,10 +152,10 @@ func TestInterfaceRenamed(t *testing.T) {
 	ns.Run("ip", "link", "set", "tunx", "up")
 	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tunx")
 	mark = logs.waitLog(t, mark, "interface tun0 disappeared")
-	sink.flush()
+	sink.Flush()
 	// Traffic on the renamed device is not ours.
 	ns.SendUDP("10.200.0.2:4001", 5)
-	sink.none(t, 200*time.Millisecond, "our interface was renamed away")
+	sink.ExpectNone(t, 200*time.Millisecond, "our interface was renamed away")
 	ns.Run("ip", "link", "set", "tunx", "down")
 	ns.Run("ip", "link", "set", "tunx", "name", "tun0")
 	ns.Run("ip", "link", "set", "tun0", "up")
@@ -188,7 +188,7 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	if s.LinkType() != bpfc.EN10MB {
 		t.Fatalf("LinkType after tun -> tap = %v", s.LinkType())
 	}
-	sink.flush()
+	sink.Flush()
 	t.Logf("log so far:\n%s", logs.String())
 	p := sendUntilSeen(t, ns, sink, "10.200.0.2:4001", 4001, 14)
 	if p.LinkType != bpfc.EN10MB {
@@ -209,11 +209,11 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 			t.Fatalf("LinkType after tap -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
 		}
 	}
-	sink.flush()
+	sink.Flush()
 	ns.SendUDP("10.200.0.2:4002", 1)
-	sink.wait(t, 2*time.Second, "up-state activity on the cooked interface", nil)
+	sink.Next(t, 2*time.Second, "up-state activity on the cooked interface")
 	setMode(t, s, sensor.Standby)
-	sink.flush()
+	sink.Flush()
 	p = sendUntilSeen(t, ns, sink, "10.200.0.2:4003", 4003, 16)
 	if p.LinkType != bpfc.LinuxSLL {
 		t.Fatalf("packet link type %v", p.LinkType)
@@ -237,7 +237,7 @@ func TestComebackWithIncompatibleFilter(t *testing.T) {
 	ns.AddTun("tun0", "10.200.0.1/24")
 	logs.waitLog(t, mark, "is back but cannot be captured")
 	ns.SendUDP("10.200.0.2:4000", 3)
-	sink.none(t, 2*goneRecheck+500*time.Millisecond, "the filter does not fit the new link type")
+	sink.ExpectNone(t, 2*goneRecheck+500*time.Millisecond, "the filter does not fit the new link type")
 	if n := strings.Count(logs.String(), "cannot be captured"); n != 1 {
 		t.Errorf("refusal logged %d times, want once:\n%s", n, logs.String())
 	}

@@ -131,9 +131,10 @@ func (s *Sensor) tick(sink sensor.Sink) {
 	if err != nil {
 		s.logf("pcap: reading statistics on %s: %v", s.ifname, err)
 	}
-	// Nothing polls the ring socket, so a pending error cannot make
-	// anything spin. Link events tell when the interface goes away; only
-	// without them is the error read here (one more syscall per tick).
+	// The ring socket is polled only while up state is idle, and then Run
+	// reads a pending error, so it cannot make anything spin. Link events
+	// tell when the interface goes away; only without them is the error
+	// read here (one more syscall per tick).
 	if s.gone {
 		s.resync()
 	} else if !s.watching.Load() {

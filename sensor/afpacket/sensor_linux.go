@@ -40,7 +40,8 @@ type Sensor struct {
 	gone        bool   // the interface does not exist (or is not ours any more)
 	refused     [2]int // index and ARPHRD type of a comeback that failed (logged once)
 	running     bool   // last known IFF_UP && IFF_RUNNING, for log lines
-	upIdle      bool   // up state, last tick saw nothing: wait for the ring, not the ticker
+	upIdle      bool   // up state, last tick saw nothing: wait for the ring, not the ticks
+	ticking     bool   // the ring socket's timerfd is armed
 
 	mu        sync.Mutex
 	sb        *packetSocket // standby: plain socket, filter, read per packet
@@ -50,7 +51,6 @@ type Sensor struct {
 	started   bool
 	closed    bool
 
-	wake    chan struct{} // 1-slot: a mode request, link event or close is pending
 	done    chan struct{} // closed by Close
 	runDone chan struct{} // closed when Run returns
 	once    sync.Once
@@ -81,7 +81,6 @@ func Open(cfg Config) (*Sensor, error) {
 		blocks:    cfg.RingBlocks,
 		blockSize: cfg.RingBlockSize,
 		nsh:       netns.None(),
-		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		runDone:   make(chan struct{}),
 	}
@@ -157,7 +156,7 @@ func newSocketPair(sotype int) (sb, rs *packetSocket, err error) {
 	if sb, err = newPacketSocket(sotype, "afpacket-standby"); err != nil {
 		return nil, nil, err
 	}
-	if rs, err = newPacketSocket(sotype, "afpacket-ring"); err != nil {
+	if rs, err = newRingSocket(sotype); err != nil {
 		sb.close()
 		return nil, nil, err
 	}
@@ -274,20 +273,16 @@ func (s *Sensor) markLinkDirty() {
 	s.poke()
 }
 
-// poke wakes the capture goroutine wherever it waits: the up-state select
-// reads wake, a standby read is cut short by a deadline in the past. The
+// poke wakes the capture goroutine wherever it waits: the standby read and
+// the up-state wait (see waitUp) are cut short by a deadline in the past. The
 // request is stored before the deadline is set and Run clears the deadline
 // before reading the request, so no request is lost.
 func (s *Sensor) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 	s.mu.Lock()
 	sb, rs := s.sb, s.rs
 	s.mu.Unlock()
-	sb.f.SetReadDeadline(time.Unix(1, 0))
-	rs.f.SetReadDeadline(time.Unix(1, 0))
+	sb.setDeadline(time.Unix(1, 0))
+	rs.setDeadline(time.Unix(1, 0))
 }
 
 // Close stops Run (waiting for it to return) and releases the sockets.
@@ -351,12 +346,7 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
 
 	buf := make([]byte, cookedHdrLen+StandbySnaplen)
 	oob := make([]byte, unix.CmsgSpace(auxdataLen))
-	var ticker *time.Ticker
-	defer func() {
-		if ticker != nil {
-			ticker.Stop()
-		}
-	}()
+	defer s.setTicking(false)
 	for {
 		select {
 		case <-ctx.Done():
@@ -366,17 +356,18 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
 		default:
 		}
 		// Clear a deadline a poke left, then read the requests (see poke).
-		// Only the standby read uses it; a stale one costs one more turn.
+		// Only the current mode's wait is cleared; a stale deadline on the
+		// other costs one more turn after a switch.
 		if s.ring == nil {
 			if s.gone {
 				// Look again now and then even without link events, in
 				// case the subscription is not working.
-				s.sb.f.SetReadDeadline(time.Now().Add(goneRecheck))
+				s.sb.setDeadline(time.Now().Add(goneRecheck))
 			} else {
-				s.sb.f.SetReadDeadline(time.Time{})
+				s.sb.setDeadline(time.Time{})
 			}
-		} else if s.upIdle {
-			s.rs.f.SetReadDeadline(time.Time{})
+		} else {
+			s.rs.setDeadline(time.Time{})
 		}
 		s.mu.Lock()
 		want, dirty := s.want, s.linkDirty
@@ -388,13 +379,8 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
 		if want != s.cur {
 			s.switchTo(want, sink)
 		}
-		if s.ring != nil && !s.upIdle && ticker == nil {
-			ticker = time.NewTicker(UpTick)
-		} else if (s.ring == nil || s.upIdle) && ticker != nil {
-			ticker.Stop()
-			ticker = nil
-		}
 		if s.ring == nil {
+			s.setTicking(false)
 			// Standby (or up without a ring, if it could not be set up).
 			if err := s.readPlain(sink, buf, oob); err != nil {
 				select {
@@ -408,43 +394,51 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
 			}
 			continue
 		}
-		if s.upIdle {
-			// Up state without traffic: sleep until the kernel retires a
-			// block (at most two RetireTimeouts after a packet), then go
-			// back to ticking.
-			if err := s.waitRing(); err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					continue // a poke
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-s.done:
-					return nil
-				default:
-				}
-				return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
-			}
-			s.tick(sink)
-			continue
+		// Up state: tick while traffic flows; without traffic, sleep until
+		// the kernel retires a block (at most two RetireTimeouts after a
+		// packet), then go back to ticking.
+		s.setTicking(!s.upIdle)
+		ev, err := s.rs.waitUp(s.upIdle)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // a poke
 		}
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		case <-s.wake:
-		case <-ticker.C:
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.done:
+				return nil
+			default:
+			}
+			return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
+		}
+		if ev&evError != 0 {
+			// The interface went down or away: reading SO_ERROR clears
+			// the error (else the socket stays readable), then look.
+			s.rs.soError()
+			s.resync()
+		}
+		if s.ring != nil {
 			s.tick(sink)
 		}
 	}
 }
 
-// waitRing blocks until the kernel hands a ring block over, through the
-// netpoller (a block retiring wakes the socket), or a poke's deadline.
-func (s *Sensor) waitRing() error {
-	r := s.ring
-	return s.rs.rc.Read(func(uintptr) bool {
-		return userBlocks(r.mem, r.blockSize, r.blocks, r.cursor) > 0
-	})
+// setTicking starts or stops the up-state ticks (a syscall only when that
+// changes).
+func (s *Sensor) setTicking(on bool) {
+	if on == s.ticking {
+		return
+	}
+	d := time.Duration(0)
+	if on {
+		d = UpTick
+	}
+	if err := s.rs.setTicking(d); err != nil {
+		s.logf("pcap: %s: %v", s.ifname, err)
+		return
+	}
+	s.ticking = on
 }
 
 // goneRecheck is how often a missing interface is looked for without a

@@ -21,64 +21,6 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-// report is one Seen call.
-type report struct {
-	at time.Time
-	p  *sensor.Packet
-}
-
-// recSink records reports without ever blocking.
-type recSink struct {
-	c chan report
-}
-
-func newSink() *recSink { return &recSink{c: make(chan report, 4096)} }
-
-func (r *recSink) Seen(at time.Time, p *sensor.Packet) {
-	select {
-	case r.c <- report{at, p}:
-	default:
-	}
-}
-
-// wait returns the first report whose packet satisfies match (nil match:
-// any report), or fails after timeout.
-func (r *recSink) wait(t *testing.T, timeout time.Duration, what string, match func(report) bool) report {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case rep := <-r.c:
-			if match == nil || match(rep) {
-				return rep
-			}
-		case <-deadline:
-			t.Fatalf("no report of %s within %v", what, timeout)
-		}
-	}
-}
-
-// none fails if any report arrives within d.
-func (r *recSink) none(t *testing.T, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case rep := <-r.c:
-		t.Fatalf("unexpected report while %s: %+v", what, rep.p)
-	case <-time.After(d):
-	}
-}
-
-// flush drops everything recorded so far.
-func (r *recSink) flush() {
-	for {
-		select {
-		case <-r.c:
-		default:
-			return
-		}
-	}
-}
-
 // logBuf collects Logf output.
 type logBuf struct {
 	mu    sync.Mutex
@@ -98,7 +40,7 @@ func (l *logBuf) String() string {
 }
 
 // openIn opens the sensor inside ns and runs it until the test ends.
-func openIn(t *testing.T, ns *sensortest.Namespace, cfg Config) (*Sensor, *recSink) {
+func openIn(t *testing.T, ns *sensortest.Namespace, cfg Config) (*Sensor, *sensortest.Recorder) {
 	t.Helper()
 	var s *Sensor
 	if err := ns.Do(func() (err error) {
@@ -108,7 +50,7 @@ func openIn(t *testing.T, ns *sensortest.Namespace, cfg Config) (*Sensor, *recSi
 		skipNoPacketOpts(t, err)
 		t.Fatalf("Open(%s): %v", cfg.Interface, err)
 	}
-	sink := newSink()
+	sink := sensortest.NewRecorder(4096)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx, sink) }()
@@ -257,8 +199,8 @@ func TestTunBothDirections(t *testing.T) {
 	}
 	// Host -> tun: PACKET_OUTGOING.
 	ns.SendUDP("10.200.0.2:4001", 1)
-	rep := sink.wait(t, 2*time.Second, "outgoing UDP", func(r report) bool { return r.p != nil && udpDst(r.p.Data, 0) == 4001 })
-	p := rep.p
+	rep := sink.Wait(t, 2*time.Second, "outgoing UDP", func(r sensortest.Report) bool { return r.Packet != nil && udpDst(r.Packet.Data, 0) == 4001 })
+	p := rep.Packet
 	if p.LinkType != bpfc.RAW || p.Ifname != "tun0" || p.Sensor != sensor.Pcap || p.OrigLen != len(p.Data) || p.Time.IsZero() {
 		t.Fatalf("bad packet: %+v", p)
 	}
@@ -267,9 +209,9 @@ func TestTunBothDirections(t *testing.T) {
 	if _, err := dev.Write(in); err != nil {
 		t.Fatalf("write to tun: %v", err)
 	}
-	rep = sink.wait(t, 2*time.Second, "incoming UDP", func(r report) bool { return r.p != nil && udpDst(r.p.Data, 0) == 4002 })
-	if string(rep.p.Data) != string(in) {
-		t.Fatalf("incoming packet bytes differ:\n got %x\nwant %x", rep.p.Data, in)
+	rep = sink.Wait(t, 2*time.Second, "incoming UDP", func(r sensortest.Report) bool { return r.Packet != nil && udpDst(r.Packet.Data, 0) == 4002 })
+	if string(rep.Packet.Data) != string(in) {
+		t.Fatalf("incoming packet bytes differ:\n got %x\nwant %x", rep.Packet.Data, in)
 	}
 }
 
@@ -290,17 +232,17 @@ func TestVethBothDirectionsAndFilter(t *testing.T) {
 	}
 	// Incoming on va.
 	onB.send(t, ether(onA.mac, onB.mac, ipv4UDP(ipB, ipA, 1, 7777, []byte("in"))))
-	rep := sink.wait(t, 2*time.Second, "incoming frame", nil)
-	if udpDst(rep.p.Data, 14) != 7777 || string(rep.p.Data[6:12]) != string(onB.mac) {
-		t.Fatalf("first report is not the matching incoming frame: %x", rep.p.Data)
+	rep := sink.Next(t, 2*time.Second, "incoming frame")
+	if udpDst(rep.Packet.Data, 14) != 7777 || string(rep.Packet.Data[6:12]) != string(onB.mac) {
+		t.Fatalf("first report is not the matching incoming frame: %x", rep.Packet.Data)
 	}
 	// Outgoing from va.
 	onA.send(t, ether(other, onA.mac, ipv4UDP(ipA, ipB, 1, 7777, []byte("out"))))
-	rep = sink.wait(t, 2*time.Second, "outgoing frame", nil)
-	if udpDst(rep.p.Data, 14) != 7777 || string(rep.p.Data[6:12]) != string(onA.mac) {
-		t.Fatalf("second report is not the matching outgoing frame: %x", rep.p.Data)
+	rep = sink.Next(t, 2*time.Second, "outgoing frame")
+	if udpDst(rep.Packet.Data, 14) != 7777 || string(rep.Packet.Data[6:12]) != string(onA.mac) {
+		t.Fatalf("second report is not the matching outgoing frame: %x", rep.Packet.Data)
 	}
-	sink.none(t, 200*time.Millisecond, "only non-matching traffic was left")
+	sink.ExpectNone(t, 200*time.Millisecond, "only non-matching traffic was left")
 	if st := strings.Join(s.Stats(), "\n"); !strings.Contains(st, " 2 packets seen, 0 kernel drops") {
 		t.Fatalf("Stats = %q, want 2 packets seen", st)
 	}
@@ -333,8 +275,8 @@ func TestVLANFromAuxdata(t *testing.T) {
 	binary.BigEndian.PutUint16(f[16:], 0x0800)
 	copy(f[18:], ip)
 	onB.send(t, f)
-	rep := sink.wait(t, 2*time.Second, "tagged frame", nil)
-	p := rep.p
+	rep := sink.Next(t, 2*time.Second, "tagged frame")
+	p := rep.Packet
 	t.Logf("tag in metadata: %v", p.HasVLAN)
 	// veth strips the tag into metadata on receive (rx VLAN offload) or
 	// leaves it in the frame; either way it must not be lost.
@@ -369,33 +311,33 @@ func TestModeSwitching(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		// Standby: one packet, one report, with bytes.
 		onB.send(t, frame(1000))
-		rep := sink.wait(t, 2*time.Second, "standby packet", nil)
-		if rep.p == nil || udpDst(rep.p.Data, 14) != 1000 {
-			t.Fatalf("round %d: standby report without the packet: %+v", round, rep.p)
+		rep := sink.Next(t, 2*time.Second, "standby packet")
+		if rep.Packet == nil || udpDst(rep.Packet.Data, 14) != 1000 {
+			t.Fatalf("round %d: standby report without the packet: %+v", round, rep.Packet)
 		}
 		setMode(t, s, sensor.Up)
-		sink.flush()
+		sink.Flush()
 		// Up: a burst gives reports per tick, not per packet.
 		start := time.Now()
 		for i := 0; i < 500; i++ {
 			onB.send(t, frame(2000))
 		}
-		rep = sink.wait(t, 2*time.Second, fmt.Sprintf("up-state activity in round %d (%q)", round, s.Stats()), nil)
-		if rep.at.Before(start) || rep.at.After(time.Now()) {
-			t.Fatalf("round %d: up report at %v outside [%v, now]", round, rep.at, start)
+		rep = sink.Next(t, 2*time.Second, fmt.Sprintf("up-state activity in round %d (%q)", round, s.Stats()))
+		if rep.At.Before(start) || rep.At.After(time.Now()) {
+			t.Fatalf("round %d: up report at %v outside [%v, now]", round, rep.At, start)
 		}
-		if rep.p != nil && udpDst(rep.p.Data, 14) != 2000 {
-			t.Fatalf("round %d: up report carries a foreign packet: %x", round, rep.p.Data)
+		if rep.Packet != nil && udpDst(rep.Packet.Data, 14) != 2000 {
+			t.Fatalf("round %d: up report carries a foreign packet: %x", round, rep.Packet.Data)
 		}
 		time.Sleep(3 * UpTick)
-		n := 1 + len(sink.c)
+		n := 1 + len(sink.C)
 		if n > 5 {
 			t.Fatalf("round %d: %d reports for one burst of 500 packets in up state; want one per tick", round, n)
 		}
-		sink.flush()
-		sink.none(t, 3*UpTick, "idle in up state")
+		sink.Flush()
+		sink.ExpectNone(t, 3*UpTick, "idle in up state")
 		setMode(t, s, sensor.Standby)
-		sink.none(t, 100*time.Millisecond, "back in standby, idle")
+		sink.ExpectNone(t, 100*time.Millisecond, "back in standby, idle")
 	}
 	if st := strings.Join(s.Stats(), "\n"); !strings.Contains(st, "standby: 1503 packets seen") {
 		t.Fatalf("Stats = %q, want 1503 packets seen in standby", st)
@@ -410,11 +352,11 @@ func TestAckOnlyInUp(t *testing.T) {
 	}
 	// Standby ignores AckOnly: plain UDP counts.
 	ns.SendUDP("127.0.0.1:9", 1)
-	sink.wait(t, 2*time.Second, "standby UDP on lo", nil)
+	sink.Next(t, 2*time.Second, "standby UDP on lo")
 	setMode(t, s, sensor.Up)
-	sink.flush()
+	sink.Flush()
 	ns.SendUDP("127.0.0.1:9", 50)
-	sink.none(t, 3*UpTick, "only UDP flows in up state with AckOnly")
+	sink.ExpectNone(t, 3*UpTick, "only UDP flows in up state with AckOnly")
 	// An established TCP connection carries ACKs.
 	var ln net.Listener
 	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
@@ -429,9 +371,9 @@ func TestAckOnlyInUp(t *testing.T) {
 		}
 	}()
 	ns.SendTCP(ln.Addr().String(), time.Second)
-	rep := sink.wait(t, 2*time.Second, "TCP ACK in up state", nil)
-	if rep.p != nil {
-		d := rep.p.Data
+	rep := sink.Next(t, 2*time.Second, "TCP ACK in up state")
+	if rep.Packet != nil {
+		d := rep.Packet.Data
 		if len(d) < 14+20+14 || d[14+9] != 6 || d[14+20+13]&0x10 == 0 {
 			t.Fatalf("up report is not a TCP ACK segment: %x", d)
 		}
@@ -478,7 +420,7 @@ func TestCloseInterruptsRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		errc := make(chan error, 1)
-		go func() { errc <- s.Run(context.Background(), newSink()) }()
+		go func() { errc <- s.Run(context.Background(), sensortest.NewRecorder(4096)) }()
 		s.SetMode(mode)
 		time.Sleep(50 * time.Millisecond)
 		start := time.Now()
@@ -528,7 +470,7 @@ func TestNoLeaks(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
-		go func() { errc <- s.Run(ctx, newSink()) }()
+		go func() { errc <- s.Run(ctx, sensortest.NewRecorder(4096)) }()
 		onB.send(t, ether(dst, onB.mac, ipv4UDP(ipB, ipA, 1, 7, nil)))
 		s.SetMode(sensor.Up)
 		onB.send(t, ether(dst, onB.mac, ipv4UDP(ipB, ipA, 1, 7, nil)))
@@ -591,18 +533,18 @@ func TestUpIdleWakesOnTraffic(t *testing.T) {
 	setMode(t, s, sensor.Up)
 	for i := 0; i < 3; i++ {
 		// Quiet: the sensor stops ticking and waits for the ring.
-		sink.none(t, 3*UpTick, "up state without traffic")
+		sink.ExpectNone(t, 3*UpTick, "up state without traffic")
 		sent := time.Now()
 		onB.send(t, ether(dst, onB.mac, ipv4UDP(ipB, ipA, 1, 9, []byte("lull"))))
-		rep := sink.wait(t, 2*time.Second, "the first packet after a lull in up state", nil)
+		rep := sink.Next(t, 2*time.Second, "the first packet after a lull in up state")
 		// Noticed when its block retires: within two retire timeouts,
 		// plus scheduling on a busy machine.
-		t.Logf("reported %v after sending", rep.at.Sub(sent))
-		if rep.at.Before(sent) {
-			t.Fatalf("activity reported at %v, before the packet was sent at %v", rep.at, sent)
+		t.Logf("reported %v after sending", rep.At.Sub(sent))
+		if rep.At.Before(sent) {
+			t.Fatalf("activity reported at %v, before the packet was sent at %v", rep.At, sent)
 		}
-		if rep.p == nil || udpDst(rep.p.Data, 14) != 9 {
-			t.Fatalf("report after a lull carries no packet: %+v", rep.p)
+		if rep.Packet == nil || udpDst(rep.Packet.Data, 14) != 9 {
+			t.Fatalf("report after a lull carries no packet: %+v", rep.Packet)
 		}
 	}
 }

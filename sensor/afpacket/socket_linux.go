@@ -26,6 +26,13 @@ func htons(v uint16) uint16 {
 type packetSocket struct {
 	f  *os.File
 	rc syscall.RawConn
+	// Set for the ring socket only (see newRingSocket): its descriptor, a
+	// private epoll instance (in Go's netpoller) holding it and the
+	// timerfd tfd (-1 if none).
+	fd   int
+	ep   *os.File
+	eprc syscall.RawConn
+	tfd  int
 }
 
 // newPacketSocket creates an unbound AF_PACKET socket with protocol 0: it
@@ -42,7 +49,138 @@ func newPacketSocket(typ int, name string) (*packetSocket, error) {
 		f.Close()
 		return nil, err
 	}
-	return &packetSocket{f: f, rc: rc}, nil
+	return &packetSocket{f: f, rc: rc, tfd: -1}, nil
+}
+
+// newRingSocket creates the socket for the TPACKET_V3 ring and what the
+// capture goroutine waits on in up state.
+//
+// Unlike the standby socket the ring socket is left blocking, so os.NewFile
+// keeps it out of Go's netpoller: the kernel signals the socket each time
+// it retires a block, and a registered socket woke the netpoller thread for
+// every block during a flood (several times per tick, each a wake-up and a
+// pass through the scheduler for nothing, since the ring is read on a
+// tick). Nothing ever reads it with a blocking call: only socket options,
+// bind and mmap.
+//
+// Instead the socket sits in a private epoll instance, which is in the
+// netpoller, next to a timerfd that paces the ticks: one wait serves both
+// up-state modes, with only the wanted source enabled (see waitUp). A
+// timerfd rather than a time.Ticker, because a pending runtime timer also
+// wakes the runtime's sysmon thread at every tick (twice or more, measured).
+func newRingSocket(typ int) (*packetSocket, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket(AF_PACKET)", err)
+	}
+	s := &packetSocket{f: os.NewFile(uintptr(fd), "afpacket-ring"), fd: fd, tfd: -1}
+	if s.rc, err = s.f.SyscallConn(); err != nil {
+		s.f.Close()
+		return nil, err
+	}
+	if err := s.newWaiter(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newWaiter creates the epoll instance and timerfd of a ring socket.
+func (s *packetSocket) newWaiter() error {
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("timerfd_create", err)
+	}
+	s.tfd = tfd
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	// Non-blocking, so that os.NewFile registers it with the netpoller and
+	// waits on it honour deadlines (poke).
+	unix.SetNonblock(epfd, true)
+	s.ep = os.NewFile(uintptr(epfd), "afpacket-ring-epoll")
+	if s.eprc, err = s.ep.SyscallConn(); err != nil {
+		return err
+	}
+	// The ring socket starts disabled: EPOLLONESHOT alone enables nothing
+	// but the EPOLLERR and EPOLLHUP epoll adds to every mask, so a pending
+	// error is still reported, once (see waitUp). The timerfd is always
+	// enabled; it is armed only while ticking.
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, s.fd, &unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(s.fd)}); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, tfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tfd)}); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// setTicking arms the timerfd to expire every d, or disarms it (d = 0).
+func (s *packetSocket) setTicking(d time.Duration) error {
+	ts := unix.NsecToTimespec(int64(d))
+	return os.NewSyscallError("timerfd_settime", unix.TimerfdSettime(s.tfd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil))
+}
+
+// Events waitUp reports.
+const (
+	evTick  = 1 << iota // the timerfd expired (consumed)
+	evRing              // the ring socket is readable: a block was retired
+	evError             // the ring socket has an error pending (SO_ERROR)
+)
+
+// waitUp blocks until the timerfd expires, or, with ring, until the ring
+// socket is readable or has an error, and reports which. With ring the
+// socket's EPOLLIN is enabled once (EPOLLONESHOT), so after its first event
+// the socket is silent again: while ticking, retired blocks wake nothing.
+// A deadline on ep (poke) ends the wait with os.ErrDeadlineExceeded.
+//
+// The non-blocking calls on this path (epoll_pwait with a zero timeout,
+// reading the timerfd, and PACKET_STATISTICS in tick) are raw syscalls: the
+// runtime's syscall entry wakes the sysmon thread whenever it sleeps, which
+// it does between ticks, and each wake-up costs more CPU here than the
+// tick's work.
+func (s *packetSocket) waitUp(ring bool) (ev int, err error) {
+	if ring {
+		var cerr error
+		if err := s.eprc.Control(func(epfd uintptr) {
+			cerr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_MOD, s.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(s.fd)})
+		}); err != nil {
+			return 0, err
+		}
+		if cerr != nil {
+			return 0, os.NewSyscallError("epoll_ctl", cerr)
+		}
+	}
+	err = s.eprc.Read(func(epfd uintptr) bool {
+		var evs [2]unix.EpollEvent
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+		if e != 0 {
+			return false
+		}
+		for _, x := range evs[:n] {
+			switch {
+			case int(x.Fd) == s.tfd:
+				var buf [8]byte
+				unix.RawSyscall(unix.SYS_READ, uintptr(s.tfd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+				ev |= evTick
+			case x.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0:
+				ev |= evError
+			default:
+				ev |= evRing
+			}
+		}
+		return ev != 0
+	})
+	if ring && ev&(evRing|evError) == 0 {
+		// The one-shot did not fire (a poke, or the tick came first):
+		// disable it again, or every retired block would wake the
+		// netpoller.
+		s.eprc.Control(func(epfd uintptr) {
+			unix.EpollCtl(int(epfd), unix.EPOLL_CTL_MOD, s.fd, &unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(s.fd)})
+		})
+	}
+	return ev, err
 }
 
 // control runs fn with the descriptor, failing if the socket is closed.
@@ -54,7 +192,26 @@ func (s *packetSocket) control(fn func(fd int) error) error {
 	return ferr
 }
 
-func (s *packetSocket) close() error { return s.f.Close() }
+func (s *packetSocket) close() error {
+	if s.ep != nil {
+		s.ep.Close()
+	}
+	if s.tfd >= 0 {
+		unix.Close(s.tfd)
+		s.tfd = -1
+	}
+	return s.f.Close()
+}
+
+// setDeadline sets the read deadline of whatever the capture goroutine
+// waits on for this socket (poke).
+func (s *packetSocket) setDeadline(t time.Time) {
+	if s.ep != nil {
+		s.ep.SetReadDeadline(t)
+		return
+	}
+	s.f.SetReadDeadline(t)
+}
 
 // bind hooks the socket to ifindex for every protocol. There is no
 // unbind: binding with protocol 0 keeps the socket's protocol (and index 0
@@ -90,25 +247,25 @@ func (s *packetSocket) attach(prog []bpf.RawInstruction) error {
 }
 
 // stats reads and clears PACKET_STATISTICS: packets that passed the filter
-// (drops included) and packets dropped for lack of room.
+// (drops included) and packets dropped for lack of room. It runs on every
+// up-state tick, so it is a raw syscall (see waitUp); the call does not
+// block.
 func (s *packetSocket) stats(v3 bool) (packets, drops uint64, err error) {
+	// struct tpacket_stats_v3 begins with struct tpacket_stats' fields.
+	var st [3]uint32
+	size := uint32(8)
+	if v3 {
+		size = 12
+	}
 	err = s.control(func(fd int) error {
-		if v3 {
-			st, err := unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-			if err != nil {
-				return os.NewSyscallError("getsockopt(PACKET_STATISTICS)", err)
-			}
-			packets, drops = uint64(st.Packets), uint64(st.Drops)
-			return nil
+		_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS,
+			uintptr(unsafe.Pointer(&st[0])), uintptr(unsafe.Pointer(&size)), 0)
+		if e != 0 {
+			return os.NewSyscallError("getsockopt(PACKET_STATISTICS)", e)
 		}
-		st, err := unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-		if err != nil {
-			return os.NewSyscallError("getsockopt(PACKET_STATISTICS)", err)
-		}
-		packets, drops = uint64(st.Packets), uint64(st.Drops)
 		return nil
 	})
-	return packets, drops, err
+	return uint64(st[0]), uint64(st[1]), err
 }
 
 // soError reads and clears the socket's pending error (ENETDOWN after the

@@ -21,22 +21,6 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-// seen is one Sink report.
-type seen struct {
-	at time.Time
-	p  *sensor.Packet
-}
-
-// chanSink records reports without blocking, like the loop's sink.
-type chanSink chan seen
-
-func (c chanSink) Seen(at time.Time, p *sensor.Packet) {
-	select {
-	case c <- seen{at, p}:
-	default:
-	}
-}
-
 // logBuf collects Logf lines.
 type logBuf struct {
 	mu    sync.Mutex
@@ -148,28 +132,6 @@ func run(t *testing.T, s *Sensor, sink sensor.Sink) {
 	})
 }
 
-// expectSeen waits up to d for a report.
-func expectSeen(t *testing.T, c chanSink, d time.Duration, what string) seen {
-	t.Helper()
-	select {
-	case s := <-c:
-		return s
-	case <-time.After(d):
-		t.Fatalf("%s: no report within %v", what, d)
-	}
-	return seen{}
-}
-
-// expectQuiet fails if a report arrives within d.
-func expectQuiet(t *testing.T, c chanSink, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case s := <-c:
-		t.Fatalf("%s: unexpected report %+v", what, s)
-	case <-time.After(d):
-	}
-}
-
 // instanceLine returns the namespace's nfnetlink_log line for group, "" if none.
 func instanceLine(t *testing.T, ns *sensortest.Namespace, group uint16) string {
 	t.Helper()
@@ -217,22 +179,22 @@ func TestLoggedTrafficStandby(t *testing.T) {
 	if f := strings.Fields(instanceLine(t, ns, group)); len(f) < 7 || f[3] != "2" || f[4] != "65531" {
 		t.Errorf("standby instance %q, want copy mode 2 (packet), range 65531", f)
 	}
-	sink := make(chanSink, 64)
+	sink := sensortest.NewRecorder(64)
 	run(t, s, sink)
 
 	ns.SendUDP("127.0.0.1:9998", 3) // not logged
-	expectQuiet(t, sink, 300*time.Millisecond, "unlogged traffic")
+	sink.ExpectNone(t, 300*time.Millisecond, "unlogged traffic")
 
 	start := time.Now()
 	ns.SendUDP("127.0.0.1:9999", 1)
-	got := expectSeen(t, sink, 2*time.Second, "logged packet")
+	got := sink.Next(t, 2*time.Second, "logged packet")
 	// The kernel's default batching would deliver it after a second.
-	if lat := got.at.Sub(start); lat > 500*time.Millisecond {
+	if lat := got.At.Sub(start); lat > 500*time.Millisecond {
 		t.Errorf("first packet reported after %v; standby must not batch", lat)
 	} else {
 		t.Logf("first packet reported %v after the send started", lat)
 	}
-	p := got.p
+	p := got.Packet
 	if p == nil {
 		t.Fatal("standby report without the packet")
 	}
@@ -256,7 +218,7 @@ func TestUpModeBatches(t *testing.T) {
 	nftRules(t, ns, logRules(group))
 	listenUDP(t, ns, 9998, 9999)
 	s := openIn(t, ns, Config{Group: group})
-	sink := make(chanSink, 256)
+	sink := sensortest.NewRecorder(256)
 	run(t, s, sink)
 
 	s.SetMode(sensor.Up)
@@ -264,17 +226,17 @@ func TestUpModeBatches(t *testing.T) {
 	waitInstance(t, ns, group, func(f []string) bool { return len(f) >= 7 && f[3] == "1" && f[5] == "10" }, "up configuration")
 	start := time.Now()
 	ns.SendUDP("127.0.0.1:9999", 200)
-	got := expectSeen(t, sink, 3*time.Second, "up-state batch")
-	if got.p != nil {
+	got := sink.Next(t, 3*time.Second, "up-state batch")
+	if got.Packet != nil {
 		t.Errorf("up-state report carries a packet")
 	}
 	// Let the batch(es) arrive, then count reports.
 	time.Sleep(1500 * time.Millisecond)
-	n := 1 + len(sink)
+	n := 1 + len(sink.C)
 	if n > 5 {
 		t.Errorf("%d reports for 200 packets in up state; want batches", n)
 	}
-	if lat := got.at.Sub(start); lat < 500*time.Millisecond {
+	if lat := got.At.Sub(start); lat < 500*time.Millisecond {
 		t.Logf("note: first batch after %v (sent before the timeout: queue threshold or buffer reached)", lat)
 	}
 	if st := s.Stats()[0]; !strings.Contains(st, "200 packets") || !strings.Contains(st, "up configuration") {
@@ -282,16 +244,14 @@ func TestUpModeBatches(t *testing.T) {
 	}
 
 	// Back to standby: the next packet is reported at once with its bytes.
-	for len(sink) > 0 {
-		<-sink
-	}
+	sink.Flush()
 	s.SetMode(sensor.Standby)
 	waitInstance(t, ns, group, func(f []string) bool { return len(f) >= 7 && f[3] == "2" }, "standby configuration")
 	start = time.Now()
 	ns.SendUDP("127.0.0.1:9999", 1)
-	got = expectSeen(t, sink, 2*time.Second, "standby packet after up")
-	if got.p == nil || got.at.Sub(start) > 500*time.Millisecond {
-		t.Errorf("standby after up: packet %v after %v", got.p != nil, got.at.Sub(start))
+	got = sink.Next(t, 2*time.Second, "standby packet after up")
+	if got.Packet == nil || got.At.Sub(start) > 500*time.Millisecond {
+		t.Errorf("standby after up: packet %v after %v", got.Packet != nil, got.At.Sub(start))
 	}
 }
 
@@ -301,12 +261,12 @@ func TestAckOnly(t *testing.T) {
 	nftRules(t, ns, logRules(group))
 	listenUDP(t, ns, 9998, 9999)
 	s := openIn(t, ns, Config{Group: group, AckOnly: true, UpTimeout: 100 * time.Millisecond})
-	sink := make(chanSink, 256)
+	sink := sensortest.NewRecorder(256)
 	run(t, s, sink)
 
 	// Standby: any logged packet counts, ACK or not.
 	ns.SendUDP("127.0.0.1:9999", 1)
-	if got := expectSeen(t, sink, 2*time.Second, "standby UDP with AckOnly"); got.p == nil {
+	if got := sink.Next(t, 2*time.Second, "standby UDP with AckOnly"); got.Packet == nil {
 		t.Error("standby report without packet")
 	}
 
@@ -315,7 +275,7 @@ func TestAckOnly(t *testing.T) {
 	waitInstance(t, ns, group, func(f []string) bool { return len(f) >= 7 && f[3] == "2" && f[4] == "128" && f[5] == "10" }, "ack-only up configuration")
 	ns.SendUDP("127.0.0.1:9999", 20)
 	ns.SendTCP("127.0.0.1:9997", time.Second) // SYN only: refused, no ACK from us
-	expectQuiet(t, sink, 600*time.Millisecond, "UDP and a bare SYN in up state with AckOnly")
+	sink.ExpectNone(t, 600*time.Millisecond, "UDP and a bare SYN in up state with AckOnly")
 	if st := s.Stats()[0]; !strings.Contains(st, "22 packets") {
 		t.Errorf("Stats = %q, want 22 packets (1 + 20 UDP + 1 SYN) seen", st)
 	}
@@ -347,7 +307,7 @@ func TestAckOnly(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := expectSeen(t, sink, 2*time.Second, "TCP ACK in up state"); got.p != nil {
+	if got := sink.Next(t, 2*time.Second, "TCP ACK in up state"); got.Packet != nil {
 		t.Error("up-state report carries a packet")
 	}
 }
@@ -422,9 +382,9 @@ func TestENOBUFS(t *testing.T) {
 	// overflows the socket queue.
 	s := openIn(t, ns, Config{Group: group, Logf: logs.Logf, RcvBuf: 1})
 	ns.SendUDP("127.0.0.1:9999", 500)
-	sink := make(chanSink, 1024)
+	sink := sensortest.NewRecorder(1024)
 	run(t, s, sink)
-	expectSeen(t, sink, 2*time.Second, "activity after overflow")
+	sink.Next(t, 2*time.Second, "activity after overflow")
 	deadline := time.Now().Add(2 * time.Second)
 	for logs.count("NFLOG: warning! No enough nfnlbufsiz...") == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -438,11 +398,9 @@ func TestENOBUFS(t *testing.T) {
 	// A second burst while being read, then the socket still works.
 	ns.SendUDP("127.0.0.1:9999", 500)
 	time.Sleep(200 * time.Millisecond)
-	for len(sink) > 0 {
-		<-sink
-	}
+	sink.Flush()
 	ns.SendUDP("127.0.0.1:9999", 1)
-	if got := expectSeen(t, sink, 2*time.Second, "packet after overflow"); got.p == nil {
+	if got := sink.Next(t, 2*time.Second, "packet after overflow"); got.Packet == nil {
 		t.Error("standby report after overflow has no packet")
 	}
 	if n := logs.count("No enough nfnlbufsiz"); n != 1 {
@@ -459,7 +417,7 @@ func TestCloseUnbinds(t *testing.T) {
 	if instanceLine(t, ns, group) == "" {
 		t.Fatal("group not listed in nfnetlink_log while open")
 	}
-	sink := make(chanSink, 4)
+	sink := sensortest.NewRecorder(4)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, sink) }()
@@ -510,12 +468,12 @@ func TestInputHookEthernet(t *testing.T) {
 	}
 	defer c.Close()
 	s := openIn(t, b, Config{Group: group})
-	sink := make(chanSink, 16)
+	sink := sensortest.NewRecorder(16)
 	run(t, s, sink)
 	before := time.Now()
 	a.SendUDP("10.77.0.2:9999", 1)
-	got := expectSeen(t, sink, 3*time.Second, "packet logged on input")
-	p := got.p
+	got := sink.Next(t, 3*time.Second, "packet logged on input")
+	p := got.Packet
 	if p == nil {
 		t.Fatal("no packet")
 	}
@@ -526,8 +484,8 @@ func TestInputHookEthernet(t *testing.T) {
 		t.Errorf("frame % x, want Ethernet + IPv4 UDP", p.Data)
 	}
 	// The kernel stamps input packets (wall clock, microseconds).
-	if p.Time.Before(before.Add(-time.Second)) || p.Time.After(got.at.Add(time.Second)) {
-		t.Errorf("packet time %v not between %v and %v", p.Time, before, got.at)
+	if p.Time.Before(before.Add(-time.Second)) || p.Time.After(got.At.Add(time.Second)) {
+		t.Errorf("packet time %v not between %v and %v", p.Time, before, got.At)
 	}
 }
 
@@ -543,10 +501,10 @@ func TestENOBUFSUpState(t *testing.T) {
 	// Several full batches while nobody reads: all but the first are
 	// dropped. The overflow is activity, reported without a packet.
 	ns.SendUDP("127.0.0.1:9999", 8000)
-	sink := make(chanSink, 1024)
+	sink := sensortest.NewRecorder(1024)
 	run(t, s, sink)
 	for i := 0; i < 2; i++ {
-		if got := expectSeen(t, sink, 3*time.Second, "up-state activity after overflow"); got.p != nil {
+		if got := sink.Next(t, 3*time.Second, "up-state activity after overflow"); got.Packet != nil {
 			t.Error("up-state report carries a packet")
 		}
 	}
@@ -558,11 +516,9 @@ func TestENOBUFSUpState(t *testing.T) {
 	}
 	// Still reading: later traffic is reported.
 	time.Sleep(1200 * time.Millisecond)
-	for len(sink) > 0 {
-		<-sink
-	}
+	sink.Flush()
 	ns.SendUDP("127.0.0.1:9999", 3)
-	expectSeen(t, sink, 3*time.Second, "up-state batch after overflow")
+	sink.Next(t, 3*time.Second, "up-state batch after overflow")
 	t.Logf("stats: %s", s.Stats()[0])
 }
 
@@ -575,13 +531,13 @@ func TestIptablesNFLOG(t *testing.T) {
 	listenUDP(t, ns, 9999)
 	ns.Run("iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "9999", "-j", "NFLOG", "--nflog-group", fmt.Sprint(group))
 	s := openIn(t, ns, Config{Group: group})
-	sink := make(chanSink, 16)
+	sink := sensortest.NewRecorder(16)
 	run(t, s, sink)
 	start := time.Now()
 	ns.SendUDP("127.0.0.1:9999", 1)
-	got := expectSeen(t, sink, 2*time.Second, "packet logged by iptables -j NFLOG")
-	if got.p == nil || got.p.Data[9] != 17 || got.at.Sub(start) > 500*time.Millisecond {
-		t.Errorf("report %+v after %v", got.p, got.at.Sub(start))
+	got := sink.Next(t, 2*time.Second, "packet logged by iptables -j NFLOG")
+	if got.Packet == nil || got.Packet.Data[9] != 17 || got.At.Sub(start) > 500*time.Millisecond {
+		t.Errorf("report %+v after %v", got.Packet, got.At.Sub(start))
 	}
 }
 

@@ -1,0 +1,85 @@
+package sensortest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tuninetd/tuninetd/sensor"
+)
+
+// Report is one sensor.Sink.Seen call a Recorder recorded.
+type Report struct {
+	At     time.Time      // the at argument: when the sensor saw activity
+	Packet *sensor.Packet // the packet, nil when the report carries none
+}
+
+// Recorder is a sensor.Sink for tests. Like the loop's sink it never
+// blocks: reports go to the buffered channel C and are dropped when it is
+// full, so size it for the test's traffic.
+type Recorder struct {
+	C chan Report
+}
+
+// NewRecorder returns a Recorder buffering up to size reports.
+func NewRecorder(size int) *Recorder {
+	return &Recorder{C: make(chan Report, size)}
+}
+
+// Seen records a report, or drops it if C is full.
+func (r *Recorder) Seen(at time.Time, p *sensor.Packet) {
+	select {
+	case r.C <- Report{At: at, Packet: p}:
+	default:
+	}
+}
+
+// Next returns the next report, failing t if none arrives within timeout.
+// what names the expected report in the failure message.
+func (r *Recorder) Next(t testing.TB, timeout time.Duration, what string) Report {
+	t.Helper()
+	return r.Wait(t, timeout, what, nil)
+}
+
+// Wait returns the first report that satisfies match (nil matches any),
+// discarding the others, and fails t if none arrives within timeout.
+func (r *Recorder) Wait(t testing.TB, timeout time.Duration, what string, match func(Report) bool) Report {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case rep := <-r.C:
+			if match == nil || match(rep) {
+				return rep
+			}
+		case <-deadline.C:
+			t.Fatalf("%s: no report within %v", what, timeout)
+			return Report{}
+		}
+	}
+}
+
+// ExpectNone fails t if a report arrives within d; what says what the test
+// was doing.
+func (r *Recorder) ExpectNone(t testing.TB, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case rep := <-r.C:
+		t.Fatalf("unexpected report while %s: at %v, packet %+v", what, rep.At, rep.Packet)
+	case <-time.After(d):
+	}
+}
+
+// Flush discards the reports recorded so far and returns how many there
+// were.
+func (r *Recorder) Flush() int {
+	n := 0
+	for {
+		select {
+		case <-r.C:
+			n++
+		default:
+			return n
+		}
+	}
+}
