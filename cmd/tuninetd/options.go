@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -25,23 +26,23 @@ const (
 
 // optionDefs is the original's getopt string "i:t:c:f:m:n:w:adhv" plus the
 // long options. Keep the short letters in that order.
-var optionDefs = []optDef{
-	{short: 'i', hasArg: true},
-	{short: 't', hasArg: true},
-	{short: 'c', hasArg: true},
-	{short: 'f', hasArg: true},
-	{short: 'm', hasArg: true},
-	{short: 'n', hasArg: true},
-	{short: 'w', hasArg: true},
-	{short: 'a'},
-	{short: 'd'},
-	{short: 'h', long: "help"},
-	{short: 'v', long: "version"},
-	{long: "cmd-timeout", hasArg: true},
-	{long: "holdoff", hasArg: true},
-	{long: "stop-on-exit"},
-	{long: "ring-blocks", hasArg: true},
-	{long: "ring-block-size", hasArg: true},
+var optionDefs = []getopt.Option{
+	{Short: 'i', HasArg: true},
+	{Short: 't', HasArg: true},
+	{Short: 'c', HasArg: true},
+	{Short: 'f', HasArg: true},
+	{Short: 'm', HasArg: true},
+	{Short: 'n', HasArg: true},
+	{Short: 'w', HasArg: true},
+	{Short: 'a'},
+	{Short: 'd'},
+	{Short: 'h', Long: "help"},
+	{Short: 'v', Long: "version"},
+	{Long: "cmd-timeout", HasArg: true},
+	{Long: "holdoff", HasArg: true},
+	{Long: "stop-on-exit"},
+	{Long: "ring-blocks", HasArg: true},
+	{Long: "ring-block-size", HasArg: true},
 }
 
 // options is the validated command line.
@@ -88,28 +89,28 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 		mode:       tuntap.TUN,
 		cmdTimeout: defaultCmdTimeout,
 	}
-	opts, operands, gerr := getopt(argv, optionDefs)
+	opts, operands, gerr := getopt.Parse(argv, optionDefs)
 	for _, p := range opts {
 		var err error
-		switch p.def.name() {
+		switch p.Opt.Name() {
 		case "-i":
-			o.iface = p.arg
+			o.iface = p.Arg
 		case "-t":
 			o.ttl, err = parseInt(p, 1, maxSeconds, "seconds")
 		case "-c":
-			o.command = p.arg
+			o.command = p.Arg
 		case "-f":
-			o.filter, o.hasFilter = p.arg, true
+			o.filter, o.hasFilter = p.Arg, true
 		case "-m":
-			o.mode, err = tuntap.ParseMode(p.arg)
+			o.mode, err = tuntap.ParseMode(p.Arg)
 			if err != nil {
-				err = fmt.Errorf("-m: invalid device type %q (want tun or tap)", p.arg)
+				err = fmt.Errorf("-m: invalid device type %q (want tun or tap)", p.Arg)
 			}
 			o.hasMode = true
 		case "-n":
 			o.group, err = parseInt(p, 0, math.MaxUint16, "")
 		case "-w":
-			o.savefile = p.arg
+			o.savefile = p.Arg
 		case "-a":
 			o.ackOnly = true
 		case "-d":
@@ -156,13 +157,13 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 
 // parseInt reads p's argument as a decimal integer in [lo, hi]; unit
 // ("seconds", or "" for none) words the message.
-func parseInt(p parsedOpt, lo, hi int, unit string) (int, error) {
-	n, err := strconv.ParseInt(p.arg, 10, 64)
+func parseInt(p getopt.Parsed, lo, hi int, unit string) (int, error) {
+	n, err := strconv.ParseInt(p.Arg, 10, 64)
 	if err != nil || n < int64(lo) || n > int64(hi) {
 		if unit != "" {
 			unit = " of " + unit
 		}
-		return 0, fmt.Errorf("%s: invalid value %q: want a whole number%s from %d to %d", p.def.name(), p.arg, unit, lo, hi)
+		return 0, fmt.Errorf("%s: invalid value %q: want a whole number%s from %d to %d", p.Opt.Name(), p.Arg, unit, lo, hi)
 	}
 	return int(n), nil
 }

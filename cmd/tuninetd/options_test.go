@@ -1,10 +1,12 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -125,5 +127,27 @@ func TestUsageText(t *testing.T) {
 			t.Fatalf("usage lacks %q (in order) in:\n%s", w, u)
 		}
 		rest = rest[i+len(w):]
+	}
+}
+
+// TestOptionTable keeps optionDefs in step with the original's getopt
+// string, letter for letter and in order: the parser's own tests
+// (cmd/internal/getopt) run on a copy of this table.
+func TestOptionTable(t *testing.T) {
+	var short []getopt.Option
+	var long []string
+	for _, o := range optionDefs {
+		if o.Short != 0 {
+			short = append(short, getopt.Option{Short: o.Short, HasArg: o.HasArg})
+		}
+		if o.Long != "" {
+			long = append(long, o.Long)
+		}
+	}
+	if want := getopt.Short("i:t:c:f:m:n:w:adhv"); !reflect.DeepEqual(short, want) {
+		t.Errorf("short options %+v, want %+v", short, want)
+	}
+	if want := []string{"help", "version", "cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size"}; !reflect.DeepEqual(long, want) {
+		t.Errorf("long options %q, want %q", long, want)
 	}
 }

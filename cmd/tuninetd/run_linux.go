@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/cmd/internal/daemon"
+	"github.com/tuninetd/tuninetd/cmd/internal/logsink"
 	"github.com/tuninetd/tuninetd/core"
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/afpacket"
@@ -28,7 +30,7 @@ func run(argv []string, stderr io.Writer) int {
 		io.WriteString(stderr, st.text)
 		return st.code
 	}
-	report := daemonChild()
+	report := daemon.Child(daemonMarker)
 	if o.daemon && report == nil {
 		return startDaemon(argv, stderr)
 	}
@@ -42,7 +44,7 @@ func run(argv []string, stderr io.Writer) int {
 
 	var logger core.Logger
 	if report != nil {
-		sl := &syslogLogger{}
+		sl := &logsink.Syslog{Tag: "tuninetd"}
 		defer sl.Close()
 		logger = sl
 	} else {
@@ -53,15 +55,13 @@ func run(argv []string, stderr io.Writer) int {
 	if err != nil {
 		logger.Printf("%s", err.Error())
 		if report != nil {
-			io.WriteString(report, err.Error()+"\n")
-			report.Close()
+			report.Fail(err.Error())
 		}
 		return 1
 	}
 	defer d.close()
 	if report != nil {
-		io.WriteString(report, daemonReady)
-		report.Close()
+		report.Ready()
 	}
 	// Only signals end the loop (or a sensor failing): no other deadline.
 	if err := d.loop.Run(context.Background(), sigs); err != nil {
@@ -71,14 +71,14 @@ func run(argv []string, stderr io.Writer) int {
 	return 0
 }
 
-// daemon is everything setup opened.
-type daemon struct {
+// instance is everything setup opened.
+type instance struct {
 	loop    *core.Loop
 	closers []func() error
 }
 
 // close releases what setup opened, last opened first.
-func (d *daemon) close() {
+func (d *instance) close() {
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()
 	}
@@ -87,8 +87,8 @@ func (d *daemon) close() {
 // setup checks and opens everything that can fail before the loop runs
 // (so that -d reports it from the parent): -c, -w, the holder, the
 // sensors and their filter. Errors are complete messages for the user.
-func setup(o *options, logger core.Logger, foreground bool) (_ *daemon, err error) {
-	d := &daemon{}
+func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err error) {
+	d := &instance{}
 	defer func() {
 		if err != nil {
 			d.close()

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -32,7 +33,7 @@ const progname = "tuntapd"
 const optString = "i:m:w:dhv"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args, os.Stderr))
 }
 
 // config is what the command line asks for.
@@ -73,9 +74,9 @@ func usage(w io.Writer) {
 func parseArgs(args []string, stderr io.Writer) (cfg config, status int, ok bool) {
 	cfg.mode = tuntap.TUN
 	badMode := false
-	opts, operands, err := getopt(args, optString)
+	opts, operands, err := getopt.Parse(args, getopt.Short(optString))
 	for _, o := range opts {
-		switch o.c {
+		switch o.Opt.Short {
 		case 'v':
 			fmt.Fprintf(stderr, "%s %s\n", progname, version)
 			return cfg, 0, false
@@ -83,13 +84,13 @@ func parseArgs(args []string, stderr io.Writer) (cfg config, status int, ok bool
 			usage(stderr)
 			return cfg, 1, false
 		case 'i':
-			cfg.ifname = o.arg
+			cfg.ifname = o.Arg
 		case 'd':
 			cfg.daemon = true
 		case 'w':
-			cfg.savefile = o.arg
+			cfg.savefile = o.Arg
 		case 'm':
-			m, err := tuntap.ParseMode(o.arg)
+			m, err := tuntap.ParseMode(o.Arg)
 			// A later valid -m wins, as in the original.
 			badMode = err != nil
 			if err == nil {
@@ -120,11 +121,15 @@ func parseArgs(args []string, stderr io.Writer) (cfg config, status int, ok bool
 	return cfg, 0, true
 }
 
-// run is main without os.Exit, for the tests of the flag handling.
-func run(args []string, stderr io.Writer) int {
-	cfg, status, ok := parseArgs(args, stderr)
+// run is main without os.Exit, for the tests of the flag handling. argv
+// is os.Args: -d starts the daemon with the same argv[0].
+func run(argv []string, stderr io.Writer) int {
+	if len(argv) == 0 {
+		argv = []string{progname}
+	}
+	cfg, status, ok := parseArgs(argv[1:], stderr)
 	if !ok {
 		return status
 	}
-	return start(cfg, args, stderr)
+	return start(cfg, argv, stderr)
 }

@@ -1,119 +1,78 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/cmd/internal/daemon"
+	"github.com/tuninetd/tuninetd/cmd/internal/logsink"
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
-// daemonEnv tells a re-executed tuntapd that it is the daemon child and
-// which descriptor reports its startup to the parent.
-const daemonEnv = "TUNTAPD_DAEMON_FD"
-
-// daemonFD is the child's descriptor for the startup report: the first of
-// exec.Cmd.ExtraFiles.
-const daemonFD = 3
-
-// startupTimeout bounds how long the parent waits for the child's report;
-// attaching takes milliseconds, so only a wedged child hits it.
-const startupTimeout = 30 * time.Second
+// daemonMarker marks the re-executed -d child (see cmd/internal/daemon).
+const daemonMarker = "TUNTAPD_DAEMON_FD"
 
 // start runs tuntapd with a checked configuration: in the foreground, as
-// the daemon child, or as the parent that starts the daemon.
-func start(cfg config, args []string, stderr io.Writer) int {
-	var report *os.File
-	if v := os.Getenv(daemonEnv); v != "" && cfg.daemon {
-		os.Unsetenv(daemonEnv) // not for anything tuntapd might start
-		report = os.NewFile(daemonFD, "startup report")
-	} else if cfg.daemon {
-		return daemonize(args, stderr)
+// the daemon child, or as the parent that starts the daemon. argv is
+// os.Args.
+func start(cfg config, argv []string, stderr io.Writer) int {
+	var report *daemon.Report
+	if cfg.daemon {
+		if report = daemon.Child(daemonMarker); report == nil {
+			return daemonize(argv, stderr)
+		}
 	}
-	lg := &logger{stderr: stderr, daemon: report != nil}
+	lg := &logger{stderr: stderr}
+	if report != nil {
+		lg.sys = &logsink.Syslog{Tag: progname}
+	}
 	defer lg.close()
 	return serve(cfg, lg, report)
 }
 
-// daemonize re-executes tuntapd detached (new session, stdio on /dev/null;
-// the child changes to / after startup) and waits for it to report that it holds the device or why it
-// failed. Unlike the original's fork, the parent can then print the error
-// and exit 1 instead of leaving it in syslog only.
-func daemonize(args []string, stderr io.Writer) int {
-	fail := func(format string, v ...any) int {
-		fmt.Fprintf(stderr, "%s: "+format+"\n", append([]any{progname}, v...)...)
+// daemonize starts tuntapd again detached (the child changes to / itself
+// once it has resolved -w against the directory it was started from) and
+// waits for it to report that it holds the device or why it failed.
+func daemonize(argv []string, stderr io.Writer) int {
+	pid, err := daemon.Start(daemon.Config{
+		Marker: daemonMarker,
+		// Attaching takes milliseconds, so only a wedged child hits this.
+		Timeout: 30 * time.Second,
+		Messages: daemon.Messages{
+			Fork:    progname + ": can't fork process: %v. Abort",
+			Timeout: progname + ": daemon did not report within %v. Abort",
+			Exited:  progname + ": daemon exited during startup (%v). Abort",
+		},
+	}, argv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fail("can't find own executable: %v. Abort", err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return fail("can't fork process: %v. Abort", err)
-	}
-	defer r.Close()
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", daemonEnv, daemonFD))
-	// The child changes to / itself, once it has resolved relative paths
-	// (-w) against the directory it was started from.
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		return fail("can't fork process: %v. Abort", err)
-	}
-	r.SetReadDeadline(time.Now().Add(startupTimeout))
-	b, rerr := io.ReadAll(r)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 0 && lines[0] == "ready" {
-		// The child runs on by itself; nothing to wait for.
-		pid := cmd.Process.Pid
-		cmd.Process.Release()
-		fmt.Fprintln(stderr, "---")
-		fmt.Fprintf(stderr, "%s: success! Has been started with PID: %d\n", progname, pid)
-		return 0
-	}
-	if errors.Is(rerr, os.ErrDeadlineExceeded) {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return fail("daemon did not report within %v. Abort", startupTimeout)
-	}
-	// The child failed and exits: reap it so no zombie is left.
-	state := cmd.Wait()
-	if len(lines) > 0 && lines[0] == "error" && len(lines) > 1 {
-		for _, l := range lines[1:] {
-			fmt.Fprintln(stderr, l)
-		}
-		return 1
-	}
-	return fail("daemon exited during startup (%v). Abort", state)
+	fmt.Fprintln(stderr, "---")
+	fmt.Fprintf(stderr, "%s: success! Has been started with PID: %d\n", progname, pid)
+	return 0
 }
 
 // startupFailed logs the lines and, for a daemon child, hands them to the
 // waiting parent.
-func startupFailed(lg *logger, report *os.File, lines ...string) {
+func startupFailed(lg *logger, report *daemon.Report, lines ...string) {
 	for _, l := range lines {
 		lg.err("%s", l)
 	}
 	if report != nil {
-		fmt.Fprintf(report, "error\n%s\n", strings.Join(lines, "\n"))
-		report.Close()
+		report.Fail(lines...)
 	}
 }
 
 // serve holds the device until SIGTERM/SIGINT (exit 0) or until the device
 // is lost (exit 1).
-func serve(cfg config, lg *logger, report *os.File) int {
+func serve(cfg config, lg *logger, report *daemon.Report) int {
 	// Signals first, as the original does: a SIGTERM during startup must
 	// not kill us without deleting a device we created.
 	sigc := make(chan os.Signal, 8)
@@ -187,8 +146,7 @@ func serve(cfg config, lg *logger, report *os.File) int {
 	}
 	defer h.Close()
 	if report != nil {
-		fmt.Fprintln(report, "ready")
-		report.Close()
+		report.Ready()
 	}
 
 	for {

@@ -1,4 +1,4 @@
-package main
+package logsink
 
 import (
 	"net"
@@ -13,7 +13,7 @@ import (
 // are dropped until it appears, then delivered.
 func TestSyslogLogger(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "log")
-	l := &syslogLogger{network: "unixgram", addr: sock}
+	l := &Syslog{Tag: "tuninetd", Network: "unixgram", Addr: sock}
 	defer l.Close()
 	l.Printf("dropped: no syslog yet")
 
@@ -31,16 +31,35 @@ func TestSyslogLogger(t *testing.T) {
 	for _, m := range msgs {
 		l.Printf("%s", m.text)
 	}
+	// Explicit severities, as tuntapd logs: the text does not decide.
+	explicit := []struct {
+		sev       Severity
+		text, pri string
+	}{
+		{Err, "tuntapd: can't write to pcap file: disk full", "<11>"},
+		{Warning, "tuntapd: SIGHUP caught. NoOp", "<12>"},
+		{Info, "tuntapd: SIGTERM caught. Shutting down...", "<14>"},
+	}
+	for _, m := range explicit {
+		l.Log(m.sev, m.text)
+	}
 	buf := make([]byte, 4096)
-	for _, m := range msgs {
+	read := func(text, pri string) {
+		t.Helper()
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := conn.Read(buf)
 		if err != nil {
-			t.Fatalf("reading %q: %v", m.text, err)
+			t.Fatalf("reading %q: %v", text, err)
 		}
 		got := string(buf[:n])
-		if !strings.HasPrefix(got, m.pri) || !strings.Contains(got, " tuninetd[") || !strings.HasSuffix(strings.TrimSpace(got), "]: "+m.text) {
-			t.Errorf("syslog datagram %q, want priority %s, tag tuninetd[pid] and %q", got, m.pri, m.text)
+		if !strings.HasPrefix(got, pri) || !strings.Contains(got, " tuninetd[") || !strings.HasSuffix(strings.TrimSpace(got), "]: "+text) {
+			t.Errorf("syslog datagram %q, want priority %s, tag tuninetd[pid] and %q", got, pri, text)
 		}
+	}
+	for _, m := range msgs {
+		read(m.text, m.pri)
+	}
+	for _, m := range explicit {
+		read(m.text, m.pri)
 	}
 }
