@@ -62,23 +62,12 @@ func binary(t *testing.T) string {
 }
 
 // hookScript writes a -c script that appends one line per call to a log:
-// "<unix time with ns> <start|stop> TUNINETD_...=... ..." (sorted).
+// "<unix time with ns> <start|stop> TUNINETD_...=... E2E_...=..." (see
+// e2eScript, whose fork-time stamps let e2eCheckStopTiming measure the
+// daemon rather than the shell's start-up).
 func hookScript(t *testing.T) (script, logPath string) {
 	t.Helper()
-	dir := t.TempDir()
-	// The namespace's processes run as root; make the temp dir reachable.
-	os.Chmod(dir, 0o755)
-	script = filepath.Join(dir, "hook.sh")
-	logPath = filepath.Join(dir, "events.log")
-	body := fmt.Sprintf(`#!/bin/sh
-now=$(date +%%s.%%N)
-vars=$(env | grep '^TUNINETD_' | sort | tr '\n' ' ')
-printf '%%s %%s %%s\n' "$now" "$1" "$vars" >> '%s'
-echo "hook $1 ran"
-`, logPath)
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, logPath, _ = e2eScript(t, "")
 	return script, logPath
 }
 

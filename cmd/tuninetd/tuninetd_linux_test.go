@@ -36,20 +36,6 @@ func quietNamespace(t *testing.T) *sensortest.Namespace {
 	return ns
 }
 
-// checkStopTiming checks that stop came after TTL of silence and within
-// the spec's slack.
-func checkStopTiming(t *testing.T, stop event, lastSend time.Time, ttl time.Duration) {
-	t.Helper()
-	d := stop.at.Sub(lastSend)
-	t.Logf("stop %.3fs after the last packet (TTL %v)", d.Seconds(), ttl)
-	if d < ttl-10*time.Millisecond {
-		t.Errorf("stop %v after the last packet: before the TTL %v ran out", d, ttl)
-	}
-	if d > ttl+stopSlack {
-		t.Errorf("stop %v after the last packet: later than TTL %v + %v", d, ttl, stopSlack)
-	}
-}
-
 func TestTunUDPStartAndIdleStop(t *testing.T) {
 	ns := tunNamespace(t)
 	script, logPath := hookScript(t)
@@ -86,7 +72,7 @@ func TestTunUDPStartAndIdleStop(t *testing.T) {
 		"TUNINETD_REASON": "idle",
 		"TUNINETD_IDLE":   "1",
 	})
-	checkStopTiming(t, evs[1], lastSend, time.Second)
+	e2eCheckStopTiming(t, evs[1], p.cmd.Process.Pid, lastSend, time.Second)
 	p.waitLine("CORE: executing STOP command...", 1, time.Second)
 	if want := "Started with pid " + strconv.Itoa(p.cmd.Process.Pid); p.output()[0] != want {
 		t.Errorf("first line %q, want %q", p.output()[0], want)
@@ -115,7 +101,7 @@ func TestTunSteadyTrafficKeepsUp(t *testing.T) {
 		t.Fatalf("events during steady traffic %v, want [start]", names(evs))
 	}
 	evs := waitEvents(t, logPath, 2, 5*time.Second)
-	checkStopTiming(t, evs[1], lastSend, time.Second)
+	e2eCheckStopTiming(t, evs[1], p.cmd.Process.Pid, lastSend, time.Second)
 }
 
 func TestSignals(t *testing.T) {
@@ -208,7 +194,7 @@ func TestVethEthernet(t *testing.T) {
 		}
 	}
 	evs = waitEvents(t, logPath, 2, 5*time.Second)
-	checkStopTiming(t, evs[1], lastSend, time.Second)
+	e2eCheckStopTiming(t, evs[1], p.cmd.Process.Pid, lastSend, time.Second)
 }
 
 // TestAckOnly: with -a, in up state only TCP segments with ACK keep the
