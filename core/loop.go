@@ -151,8 +151,9 @@ type snapshot struct {
 	timerAt  int64
 	hasTimer bool
 	stopReq  string
-	finished int // commands completed
-	launched int // commands launched
+	finished int           // commands completed
+	launched int           // commands launched
+	stopIdle time.Duration // idle when the last stop was decided
 }
 
 // Loop is the event loop. Create it with NewLoop and call Run once.
@@ -188,6 +189,7 @@ type Loop struct {
 	stops     int
 	finished  int
 	launched  int
+	stopIdle  time.Duration // idle time, on the loop's clock, when the last stop was decided
 	syncs     []chan snapshot
 }
 
@@ -413,6 +415,7 @@ func (l *Loop) stop(reason string) {
 	l.stopReq = ""
 	s := l.sensors[l.upSensor]
 	idle := time.Duration(l.now() - l.lastActivity())
+	l.stopIdle = idle
 	env := []string{
 		"TUNINETD_EVENT=stop",
 		"TUNINETD_REASON=" + reason,
@@ -637,6 +640,7 @@ func (l *Loop) replySyncs() {
 	snap := snapshot{
 		st: l.st, cmd: l.cmdEvent, starts: l.starts, stops: l.stops,
 		holding: l.holding, timerAt: l.timerAt, hasTimer: l.hasTimer, stopReq: l.stopReq, finished: l.finished, launched: l.launched,
+		stopIdle: l.stopIdle,
 	}
 	for _, r := range l.syncs {
 		r <- snap

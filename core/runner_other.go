@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// DefaultOutputGrace is how long ShellRunner keeps reading a command's
-// output after its process exited, when OutputGrace is zero.
+// DefaultOutputGrace is how long ShellRunner waits for the end of a
+// command's output after its process exited, when OutputGrace is zero.
 const DefaultOutputGrace = 100 * time.Millisecond
 
 // ShellRunner is the default Runner. Process groups and /bin/sh are Unix
@@ -20,7 +20,7 @@ type ShellRunner struct {
 	Log Logger
 	// Shell is the shell binary; unused here.
 	Shell string
-	// OutputGrace bounds reading output after exit; unused here.
+	// OutputGrace bounds waiting for the end of the output; unused here.
 	OutputGrace time.Duration
 }
 

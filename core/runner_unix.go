@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// DefaultOutputGrace is how long ShellRunner keeps reading a command's
-// output after its process exited, when OutputGrace is zero.
+// DefaultOutputGrace is how long ShellRunner waits for the end of a
+// command's output after its process exited, when OutputGrace is zero.
 const DefaultOutputGrace = 100 * time.Millisecond
 
 // maxLogLine bounds one logged output line; longer lines are split so a
@@ -30,18 +30,20 @@ const maxLogLine = 1024
 //
 // It waits for the shell process, not for its output pipe: a script that
 // starts a daemon which inherits stdout returns as soon as the shell exits
-// (output still buffered is read for OutputGrace, then the pipe is
-// closed). When Command.Timeout expires the whole process group is killed
-// with SIGKILL, so children the script started in the group die too. The
-// shell is always reaped by Wait; descendants that outlive it are
-// re-parented to init, which reaps them.
+// (after at most OutputGrace of waiting for the pipe's end). Everything
+// written before the shell exited is logged; only what a descendant
+// writes later may be cut off. When Command.Timeout expires the whole
+// process group is killed with SIGKILL, so children the script started in
+// the group die too. The shell is always reaped by Wait; descendants that
+// outlive it are re-parented to init, which reaps them.
 type ShellRunner struct {
 	// Log receives output lines and the timeout message. Nil discards.
 	Log Logger
 	// Shell is the shell binary; empty means /bin/sh.
 	Shell string
-	// OutputGrace bounds reading output after the shell exited; zero
-	// means DefaultOutputGrace.
+	// OutputGrace bounds waiting for the end of the output after the
+	// shell exited; zero means DefaultOutputGrace. Output already
+	// written by then is read in full regardless.
 	OutputGrace time.Duration
 }
 
@@ -62,14 +64,24 @@ func (r *ShellRunner) Run(ctx context.Context, c Command) error {
 		defer cancel()
 	}
 
+	// The command writes into a pipe we own and read ourselves, instead
+	// of exec's copying goroutine with WaitDelay: after the shell exits,
+	// whatever is still buffered in the pipe must be logged even when
+	// this process is not scheduled for a while (a loaded router), and
+	// exec would drop it once WaitDelay ran out.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("%s command: output pipe: %w", c.Event, err)
+	}
+	defer pr.Close()
 	out := &lineLogger{log: r.Log, prefix: c.Event + ": "}
 	cmd := exec.CommandContext(runCtx, shell, "-c", c.Line)
 	cmd.Env = commandEnv(os.Environ(), c.Env)
 	cmd.Stdin = nil // /dev/null
-	// One writer for both streams: exec then copies them with a single
-	// goroutine at a time, so lines from stdout and stderr never tear.
-	cmd.Stdout = out
-	cmd.Stderr = out
+	// One pipe for both streams, so lines from stdout and stderr never
+	// tear.
+	cmd.Stdout = pw
+	cmd.Stderr = pw
 	// Own process group: the timeout kills the script and everything it
 	// started in the group, and a terminal's ^C is not delivered to it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -89,19 +101,30 @@ func (r *ShellRunner) Run(ctx context.Context, c Command) error {
 		}
 		return nil
 	}
-	// Wait for the process, not for whoever else holds the pipe.
-	cmd.WaitDelay = grace
 
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// Only the command and its descendants hold the write end from now
+	// on, so the reader sees EOF once they are all gone.
+	pw.Close()
+	if err != nil {
+		if errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			// The timeout ran out before the shell could even be
+			// started (a box so loaded that setting up took that
+			// long): still a timeout, not a failure to run.
+			r.logf("CORE: %s command timed out after %v before it started", c.Event, c.Timeout)
+			return fmt.Errorf("%s command not started within %v: %w", c.Event, c.Timeout, ErrTimeout)
+		}
 		return fmt.Errorf("%s command: starting %s: %w", c.Event, shell, err)
 	}
-	err := cmd.Wait()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		readLines(pr, out)
+	}()
+	// Wait for the process, not for whoever else holds the pipe.
+	err = cmd.Wait()
+	collectOutput(pr, out, read, grace)
 	out.flush()
-	if errors.Is(err, exec.ErrWaitDelay) {
-		// The shell exited 0 but a descendant kept the output pipe
-		// open: that is the daemon case, and a success.
-		err = nil
-	}
 	if timedOut.Load() {
 		return fmt.Errorf("%s command killed after %v: %w", c.Event, c.Timeout, ErrTimeout)
 	}
@@ -114,6 +137,78 @@ func (r *ShellRunner) Run(ctx context.Context, c Command) error {
 func (r *ShellRunner) logf(format string, v ...any) {
 	if r.Log != nil {
 		r.Log.Printf(format, v...)
+	}
+}
+
+// maxDrain bounds the final non-blocking read of a command's output pipe,
+// so a daemon that keeps writing cannot hold Run; it is well above the
+// largest pipe buffer Linux gives by default.
+const maxDrain = 1 << 20
+
+// readLines logs everything read from r until EOF or an error (such as the
+// read deadline collectOutput sets).
+func readLines(r *os.File, out *lineLogger) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			_, _ = out.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// collectOutput finishes reading a command's output after its shell
+// exited. It waits up to grace for EOF (a daemon the script started may
+// hold the pipe open for good); then it stops the reader and takes, with
+// non-blocking reads, whatever is still buffered in the pipe. Everything
+// the command wrote before it exited is therefore logged however late
+// the reader gets to run; only a descendant's later output is cut off.
+func collectOutput(r *os.File, out *lineLogger, read <-chan struct{}, grace time.Duration) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-read:
+		return
+	case <-t.C:
+	}
+	// A deadline in the past makes the blocked Read return at once
+	// without consuming anything.
+	if err := r.SetReadDeadline(time.Now()); err != nil {
+		// Not pollable (cannot happen for os.Pipe on Unix): closing
+		// is the only way to unblock the reader.
+		r.Close()
+		<-read
+		return
+	}
+	<-read
+	if err := r.SetReadDeadline(time.Time{}); err != nil {
+		return
+	}
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	for total := 0; total < maxDrain; {
+		var n int
+		var rerr error
+		// Returning true: one read attempt, never wait for the poller.
+		// The descriptor is non-blocking, so an empty pipe gives EAGAIN.
+		if err := rc.Read(func(fd uintptr) bool {
+			for {
+				n, rerr = syscall.Read(int(fd), buf)
+				if rerr != syscall.EINTR {
+					return true
+				}
+			}
+		}); err != nil || rerr != nil || n <= 0 {
+			return
+		}
+		_, _ = out.Write(buf[:n])
+		total += n
 	}
 }
 
@@ -140,8 +235,8 @@ func commandEnv(base, extra []string) []string {
 }
 
 // lineLogger is an io.Writer that logs complete lines with a prefix.
-// exec.Cmd calls Write from one goroutine at a time (Stdout == Stderr),
-// and flush only runs after Wait, so it needs no lock.
+// Only one goroutine writes at a time (the reader, then collectOutput's
+// drain after the reader returned, then flush), so it needs no lock.
 type lineLogger struct {
 	log    Logger
 	prefix string
