@@ -71,7 +71,8 @@ cross:
 # Benchmarks against tcpdump on veth traffic in a throwaway namespace
 # (root). They print figures and assert nothing.
 bench:
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/ ./sensor/nflog/
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/
+	TUNINETD_NFLOG_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestNFLOGBenchmark$$' -timeout 900s -v ./sensor/nflog/
 
 # A throwaway namespace with a tun device: traffic starts the example
 # script, silence stops it (root). Builds first when Go is on PATH (sudo
