@@ -13,33 +13,6 @@ import (
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
-// waitLog waits until the log has gained a line containing want since
-// mark (a line count), and returns the new line count.
-func (l *logBuf) waitLog(t *testing.T, mark int, want string) int {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		l.mu.Lock()
-		for i := mark; i < len(l.lines); i++ {
-			if strings.Contains(l.lines[i], want) {
-				n := i + 1
-				l.mu.Unlock()
-				return n
-			}
-		}
-		l.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no log line %q; log:\n%s", want, l.String())
-	return 0
-}
-
-func (l *logBuf) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.lines)
-}
-
 // sendUntilSeen sends UDP to dst until the sink reports a packet to port
 // (a route or neighbour may take a moment after the device appears).
 func sendUntilSeen(t *testing.T, ns *sensortest.Namespace, sink *sensortest.Recorder, dst string, port int, off int) *sensor.Packet {
@@ -66,7 +39,7 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 	const cycles = 100
 	ns := sensortest.NewNamespace(t)
 	dev := ns.AddTun("tun0", "10.200.0.1/24")
-	var logs logBuf
+	var logs sensortest.Log
 	s, sink := openIn(t, ns, Config{Interface: "tun0", Filter: mustParse(t, "udp"), Logf: logs.Logf})
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
 
@@ -76,11 +49,11 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			fds, gs = countFDs(t), runtime.NumGoroutine()
 		}
-		mark := logs.count()
+		mark := logs.Len()
 		dev.Close() // a non-persistent tun disappears with its last holder
-		mark = logs.waitLog(t, mark, "interface tun0 disappeared, waiting for it to return")
+		mark = logs.Wait(t, mark, "interface tun0 disappeared, waiting for it to return")
 		dev = ns.AddTun("tun0", "10.200.0.1/24")
-		logs.waitLog(t, mark, "interface tun0 is back")
+		logs.Wait(t, mark, "interface tun0 is back")
 		sink.Flush()
 		sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
 	}
@@ -101,14 +74,14 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 func TestInterfaceGoneInUpState(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	dev := ns.AddTun("tun0", "10.200.0.1/24")
-	var logs logBuf
+	var logs sensortest.Log
 	s, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
 	setMode(t, s, sensor.Up)
 	ns.SendUDP("10.200.0.2:4000", 1)
 	sink.Next(t, 2*time.Second, "up-state activity")
-	mark := logs.count()
+	mark := logs.Len()
 	dev.Close()
-	mark = logs.waitLog(t, mark, "disappeared")
+	mark = logs.Wait(t, mark, "disappeared")
 	sink.Flush()
 	// A vanished interface is no activity: the idle deadline runs on.
 	sink.ExpectNone(t, 5*UpTick, "interface gone in up state")
@@ -116,7 +89,7 @@ func TestInterfaceGoneInUpState(t *testing.T) {
 		t.Errorf("Stats while missing = %q", st)
 	}
 	ns.AddTun("tun0", "10.200.0.1/24")
-	logs.waitLog(t, mark, "is back")
+	logs.Wait(t, mark, "is back")
 	ns.SendUDP("10.200.0.2:4000", 1)
 	sink.Next(t, 2*time.Second, "up-state activity after return")
 	setMode(t, s, sensor.Standby)
@@ -127,15 +100,15 @@ func TestInterfaceGoneInUpState(t *testing.T) {
 func TestInterfaceDownUp(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	ns.AddTun("tun0", "10.200.0.1/24")
-	var logs logBuf
+	var logs sensortest.Log
 	_, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
-	mark := logs.count()
+	mark := logs.Len()
 	ns.Run("ip", "link", "set", "tun0", "down")
-	mark = logs.waitLog(t, mark, "interface tun0 is down")
+	mark = logs.Wait(t, mark, "interface tun0 is down")
 	ns.Run("ip", "link", "set", "tun0", "up")
 	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tun0")
-	logs.waitLog(t, mark, "interface tun0 is up")
+	logs.Wait(t, mark, "interface tun0 is up")
 	sink.Flush()
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4001", 4001, 0)
 }
@@ -143,15 +116,15 @@ func TestInterfaceDownUp(t *testing.T) {
 func TestInterfaceRenamed(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	ns.AddTun("tun0", "10.200.0.1/24")
-	var logs logBuf
+	var logs sensortest.Log
 	_, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
-	mark := logs.count()
+	mark := logs.Len()
 	ns.Run("ip", "link", "set", "tun0", "down")
 	ns.Run("ip", "link", "set", "tun0", "name", "tunx")
 	ns.Run("ip", "link", "set", "tunx", "up")
 	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tunx")
-	mark = logs.waitLog(t, mark, "interface tun0 disappeared")
+	mark = logs.Wait(t, mark, "interface tun0 disappeared")
 	sink.Flush()
 	// Traffic on the renamed device is not ours.
 	ns.SendUDP("10.200.0.2:4001", 5)
@@ -160,21 +133,21 @@ func TestInterfaceRenamed(t *testing.T) {
 	ns.Run("ip", "link", "set", "tunx", "name", "tun0")
 	ns.Run("ip", "link", "set", "tun0", "up")
 	ns.Run("ip", "route", "replace", "10.200.0.0/24", "dev", "tun0")
-	logs.waitLog(t, mark, "interface tun0 is back")
+	logs.Wait(t, mark, "interface tun0 is back")
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
 }
 
 func TestInterfaceLinkTypeChange(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	dev := ns.AddTun("tun0", "10.200.0.1/24")
-	var logs logBuf
+	var logs sensortest.Log
 	s, sink := openIn(t, ns, Config{Interface: "tun0", Filter: mustParse(t, "udp"), Logf: logs.Logf})
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4000", 4000, 0)
 
 	// tun -> tap with the same name: RAW -> EN10MB, same socket type.
-	mark := logs.count()
+	mark := logs.Len()
 	dev.Close()
-	mark = logs.waitLog(t, mark, "disappeared")
+	mark = logs.Wait(t, mark, "disappeared")
 	var tap *tuntap.Device
 	if err := ns.Do(func() (err error) { tap, err = tuntap.Open("tun0", tuntap.TAP, false); return }); err != nil {
 		t.Fatal(err)
@@ -184,7 +157,7 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	ns.Run("ip", "addr", "add", "10.200.0.1/24", "dev", "tun0")
 	ns.Run("ip", "link", "set", "tun0", "up")
 	ns.Run("ip", "neigh", "replace", "10.200.0.2", "lladdr", "02:00:00:00:00:02", "dev", "tun0")
-	mark = logs.waitLog(t, mark, "is back (index")
+	mark = logs.Wait(t, mark, "is back (index")
 	if s.LinkType() != bpfc.EN10MB {
 		t.Fatalf("LinkType after tun -> tap = %v", s.LinkType())
 	}
@@ -199,9 +172,9 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	// re-created in the namespace), in up state.
 	setMode(t, s, sensor.Up)
 	tap.Close()
-	mark = logs.waitLog(t, mark, "disappeared")
+	mark = logs.Wait(t, mark, "disappeared")
 	addPPPLikeTun(t, ns, "tun0", "10.200.0.1/24")
-	logs.waitLog(t, mark, "is back (index")
+	logs.Wait(t, mark, "is back (index")
 	// The device appears as a tun (RAW) and becomes PPP a moment later
 	// (TUNSETLINK); the sensor may see either first.
 	for deadline := time.Now().Add(5 * time.Second); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
@@ -228,14 +201,14 @@ func TestComebackWithIncompatibleFilter(t *testing.T) {
 	}
 	go io.Copy(io.Discard, tap)
 	t.Cleanup(func() { tap.Close() })
-	var logs logBuf
+	var logs sensortest.Log
 	s, sink := openIn(t, ns, Config{Interface: "tun0", Filter: mustParse(t, "ether dst 02:00:00:00:00:02 and udp"), Logf: logs.Logf})
-	mark := logs.count()
+	mark := logs.Len()
 	tap.Close()
-	mark = logs.waitLog(t, mark, "disappeared")
+	mark = logs.Wait(t, mark, "disappeared")
 	// Back as a tun: an Ethernet filter means nothing on raw IP.
 	ns.AddTun("tun0", "10.200.0.1/24")
-	logs.waitLog(t, mark, "is back but cannot be captured")
+	logs.Wait(t, mark, "is back but cannot be captured")
 	ns.SendUDP("10.200.0.2:4000", 3)
 	sink.ExpectNone(t, 2*goneRecheck+500*time.Millisecond, "the filter does not fit the new link type")
 	if n := strings.Count(logs.String(), "cannot be captured"); n != 1 {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,6 @@ import (
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
-
-// logBuf collects Logf output.
-type logBuf struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuf) Logf(format string, v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, strings.TrimSpace(fmt.Sprintf(format, v...)))
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
 
 // openIn opens the sensor inside ns and runs it until the test ends.
 func openIn(t *testing.T, ns *sensortest.Namespace, cfg Config) (*Sensor, *sensortest.Recorder) {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,30 +19,6 @@ import (
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
-
-// logBuf collects Logf lines.
-type logBuf struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuf) Logf(format string, v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, v...))
-}
-
-func (l *logBuf) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, s := range l.lines {
-		if strings.Contains(s, substr) {
-			n++
-		}
-	}
-	return n
-}
 
 // nftRules loads an nft ruleset into the namespace.
 func nftRules(t *testing.T, ns *sensortest.Namespace, rules string) {
@@ -164,10 +139,10 @@ func TestLoggedTrafficStandby(t *testing.T) {
 	const group = 7
 	nftRules(t, ns, logRules(group))
 	listenUDP(t, ns, 9998, 9999)
-	var logs logBuf
+	var logs sensortest.Log
 	s := openIn(t, ns, Config{Group: group, Logf: logs.Logf})
-	if logs.count("NFLOG: adjust nfnl_rcvbufsiz to 300000") != 1 {
-		t.Errorf("log lines %q, want the granted receive buffer (300000)", logs.lines)
+	if logs.Count("NFLOG: adjust nfnl_rcvbufsiz to 300000") != 1 {
+		t.Errorf("log lines %q, want the granted receive buffer (300000)", logs.Lines())
 	}
 	if s.Kind() != sensor.NFLOG {
 		t.Errorf("Kind = %q", s.Kind())
@@ -377,7 +352,7 @@ func TestENOBUFS(t *testing.T) {
 	const group = 12
 	nftRules(t, ns, logRules(group))
 	listenUDP(t, ns, 9998, 9999)
-	var logs logBuf
+	var logs sensortest.Log
 	// A tiny buffer (the kernel's minimum) and nobody reading: a burst
 	// overflows the socket queue.
 	s := openIn(t, ns, Config{Group: group, Logf: logs.Logf, RcvBuf: 1})
@@ -386,11 +361,11 @@ func TestENOBUFS(t *testing.T) {
 	run(t, s, sink)
 	sink.Next(t, 2*time.Second, "activity after overflow")
 	deadline := time.Now().Add(2 * time.Second)
-	for logs.count("NFLOG: warning! No enough nfnlbufsiz...") == 0 && time.Now().Before(deadline) {
+	for logs.Count("NFLOG: warning! No enough nfnlbufsiz...") == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := logs.count("NFLOG: warning! No enough nfnlbufsiz..."); n != 1 {
-		t.Errorf("%d overflow warnings, want 1; log %q", n, logs.lines)
+	if n := logs.Count("NFLOG: warning! No enough nfnlbufsiz..."); n != 1 {
+		t.Errorf("%d overflow warnings, want 1; log %q", n, logs.Lines())
 	}
 	if st := s.Stats()[0]; strings.Contains(st, " 0 ENOBUFS") {
 		t.Errorf("Stats = %q, want ENOBUFS counted", st)
@@ -403,7 +378,7 @@ func TestENOBUFS(t *testing.T) {
 	if got := sink.Next(t, 2*time.Second, "packet after overflow"); got.Packet == nil {
 		t.Error("standby report after overflow has no packet")
 	}
-	if n := logs.count("No enough nfnlbufsiz"); n != 1 {
+	if n := logs.Count("No enough nfnlbufsiz"); n != 1 {
 		t.Errorf("%d overflow warnings after a second burst within the burst window, want 1", n)
 	}
 	t.Logf("stats: %s", s.Stats()[0])
@@ -494,7 +469,7 @@ func TestENOBUFSUpState(t *testing.T) {
 	const group = 15
 	nftRules(t, ns, logRules(group))
 	listenUDP(t, ns, 9998, 9999)
-	var logs logBuf
+	var logs sensortest.Log
 	s := openIn(t, ns, Config{Group: group, Logf: logs.Logf, RcvBuf: 1})
 	s.SetMode(sensor.Up)
 	waitInstance(t, ns, group, func(f []string) bool { return len(f) >= 7 && f[3] == "1" }, "up configuration")
@@ -511,7 +486,7 @@ func TestENOBUFSUpState(t *testing.T) {
 	if st := s.Stats()[0]; strings.Contains(st, " 0 ENOBUFS") {
 		t.Errorf("Stats = %q, want ENOBUFS counted", st)
 	}
-	if n := logs.count("NFLOG: warning! No enough nfnlbufsiz..."); n != 1 {
+	if n := logs.Count("NFLOG: warning! No enough nfnlbufsiz..."); n != 1 {
 		t.Errorf("%d overflow warnings, want 1", n)
 	}
 	// Still reading: later traffic is reported.
