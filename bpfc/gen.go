@@ -618,17 +618,22 @@ func (g *gen) portDir(dir qdir, atom func(off uint32) *cond) *cond {
 	}
 }
 
-func (g *gen) port(port uint32, proto int, dir qdir) *cond {
-	b0 := g.linktype(etIP)
-	var b1 *cond
-	if proto == protoUndef {
-		t := g.portop(port, ipSCTP, dir)
-		b1 = or(t, g.portop(port, ipTCP, dir))
-		b1 = or(b1, g.portop(port, ipUDP, dir))
-	} else {
-		b1 = g.portop(port, uint32(proto), dir)
+// eachPortProto is (network layer et) and op(proto), or, with no protocol
+// given, op over SCTP, TCP and UDP ORed in that order: libpcap's shape for
+// port and portrange, whose order decides the emitted code.
+func (g *gen) eachPortProto(et uint32, proto int, op func(proto uint32) *cond) *cond {
+	b0 := g.linktype(et)
+	if proto != protoUndef {
+		return and(b0, op(uint32(proto)))
 	}
+	b1 := op(ipSCTP)
+	b1 = or(b1, op(ipTCP))
+	b1 = or(b1, op(ipUDP))
 	return and(b0, b1)
+}
+
+func (g *gen) port(port uint32, proto int, dir qdir) *cond {
+	return g.eachPortProto(etIP, proto, func(p uint32) *cond { return g.portop(port, p, dir) })
 }
 
 func (g *gen) portop6(port uint32, proto uint32, dir qdir) *cond {
@@ -638,16 +643,7 @@ func (g *gen) portop6(port uint32, proto uint32, dir qdir) *cond {
 }
 
 func (g *gen) port6(port uint32, proto int, dir qdir) *cond {
-	b0 := g.linktype(etIPv6)
-	var b1 *cond
-	if proto == protoUndef {
-		t := g.portop6(port, ipSCTP, dir)
-		b1 = or(t, g.portop6(port, ipTCP, dir))
-		b1 = or(b1, g.portop6(port, ipUDP, dir))
-	} else {
-		b1 = g.portop6(port, uint32(proto), dir)
-	}
-	return and(b0, b1)
+	return g.eachPortProto(etIPv6, proto, func(p uint32) *cond { return g.portop6(port, p, dir) })
 }
 
 func (g *gen) rangeAtom(rel offrel, off, lo, hi uint32) *cond {
@@ -667,16 +663,7 @@ func (g *gen) portrangeop(lo, hi uint32, proto uint32, dir qdir) *cond {
 }
 
 func (g *gen) portrange(lo, hi uint32, proto int, dir qdir) *cond {
-	b0 := g.linktype(etIP)
-	var b1 *cond
-	if proto == protoUndef {
-		t := g.portrangeop(lo, hi, ipSCTP, dir)
-		b1 = or(t, g.portrangeop(lo, hi, ipTCP, dir))
-		b1 = or(b1, g.portrangeop(lo, hi, ipUDP, dir))
-	} else {
-		b1 = g.portrangeop(lo, hi, uint32(proto), dir)
-	}
-	return and(b0, b1)
+	return g.eachPortProto(etIP, proto, func(p uint32) *cond { return g.portrangeop(lo, hi, p, dir) })
 }
 
 func (g *gen) portrangeop6(lo, hi uint32, proto uint32, dir qdir) *cond {
@@ -686,16 +673,7 @@ func (g *gen) portrangeop6(lo, hi uint32, proto uint32, dir qdir) *cond {
 }
 
 func (g *gen) portrange6(lo, hi uint32, proto int, dir qdir) *cond {
-	b0 := g.linktype(etIPv6)
-	var b1 *cond
-	if proto == protoUndef {
-		t := g.portrangeop6(lo, hi, ipSCTP, dir)
-		b1 = or(t, g.portrangeop6(lo, hi, ipTCP, dir))
-		b1 = or(b1, g.portrangeop6(lo, hi, ipUDP, dir))
-	} else {
-		b1 = g.portrangeop6(lo, hi, uint32(proto), dir)
-	}
-	return and(b0, b1)
+	return g.eachPortProto(etIPv6, proto, func(p uint32) *cond { return g.portrangeop6(lo, hi, p, dir) })
 }
 
 func (g *gen) portProto(q qual) int {
