@@ -32,21 +32,9 @@ func openIn(t *testing.T, ns *sensortest.Namespace, cfg Config) (*Sensor, *senso
 		t.Fatalf("Open(%s): %v", cfg.Interface, err)
 	}
 	sink := sensortest.NewRecorder(4096)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return after cancel")
-		}
-		s.Close()
-	})
+	// Registered first so it runs last, after Run has returned.
+	t.Cleanup(func() { s.Close() })
+	sensortest.Run(t, s, sink)
 	return s, sink
 }
 

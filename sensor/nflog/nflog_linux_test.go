@@ -88,25 +88,6 @@ func skipNoNetfilterNetlink(t *testing.T, err error) {
 	t.Skipf("no NETLINK_NETFILTER sockets here (qemu user emulation?): %v", err)
 }
 
-// run starts s.Run; t.Cleanup stops it and checks it returned nil.
-func run(t *testing.T, s *Sensor, sink sensor.Sink) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return after cancel")
-		}
-	})
-}
-
 // instanceLine returns the namespace's nfnetlink_log line for group, "" if none.
 func instanceLine(t *testing.T, ns *sensortest.Namespace, group uint16) string {
 	t.Helper()
@@ -155,7 +136,7 @@ func TestLoggedTrafficStandby(t *testing.T) {
 		t.Errorf("standby instance %q, want copy mode 2 (packet), range 65531", f)
 	}
 	sink := sensortest.NewRecorder(64)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 
 	ns.SendUDP("127.0.0.1:9998", 3) // not logged
 	sink.ExpectNone(t, 300*time.Millisecond, "unlogged traffic")
@@ -194,7 +175,7 @@ func TestUpModeBatches(t *testing.T) {
 	listenUDP(t, ns, 9998, 9999)
 	s := openIn(t, ns, Config{Group: group})
 	sink := sensortest.NewRecorder(256)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 
 	s.SetMode(sensor.Up)
 	// Up: metadata only (copy mode 1), flush timeout 100 ms.
@@ -237,7 +218,7 @@ func TestAckOnly(t *testing.T) {
 	listenUDP(t, ns, 9998, 9999)
 	s := openIn(t, ns, Config{Group: group, AckOnly: true, UpTimeout: 100 * time.Millisecond})
 	sink := sensortest.NewRecorder(256)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 
 	// Standby: any logged packet counts, ACK or not.
 	ns.SendUDP("127.0.0.1:9999", 1)
@@ -358,7 +339,7 @@ func TestENOBUFS(t *testing.T) {
 	s := openIn(t, ns, Config{Group: group, Logf: logs.Logf, RcvBuf: 1})
 	ns.SendUDP("127.0.0.1:9999", 500)
 	sink := sensortest.NewRecorder(1024)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 	sink.Next(t, 2*time.Second, "activity after overflow")
 	deadline := time.Now().Add(2 * time.Second)
 	for logs.Count("NFLOG: warning! No enough nfnlbufsiz...") == 0 && time.Now().Before(deadline) {
@@ -444,7 +425,7 @@ func TestInputHookEthernet(t *testing.T) {
 	defer c.Close()
 	s := openIn(t, b, Config{Group: group})
 	sink := sensortest.NewRecorder(16)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 	before := time.Now()
 	a.SendUDP("10.77.0.2:9999", 1)
 	got := sink.Next(t, 3*time.Second, "packet logged on input")
@@ -477,7 +458,7 @@ func TestENOBUFSUpState(t *testing.T) {
 	// dropped. The overflow is activity, reported without a packet.
 	ns.SendUDP("127.0.0.1:9999", 8000)
 	sink := sensortest.NewRecorder(1024)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 	for i := 0; i < 2; i++ {
 		if got := sink.Next(t, 3*time.Second, "up-state activity after overflow"); got.Packet != nil {
 			t.Error("up-state report carries a packet")
@@ -507,7 +488,7 @@ func TestIptablesNFLOG(t *testing.T) {
 	ns.Run("iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "9999", "-j", "NFLOG", "--nflog-group", fmt.Sprint(group))
 	s := openIn(t, ns, Config{Group: group})
 	sink := sensortest.NewRecorder(16)
-	run(t, s, sink)
+	sensortest.Run(t, s, sink)
 	start := time.Now()
 	ns.SendUDP("127.0.0.1:9999", 1)
 	got := sink.Next(t, 2*time.Second, "packet logged by iptables -j NFLOG")

@@ -1,6 +1,7 @@
 package sensortest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -82,4 +83,24 @@ func (r *Recorder) Flush() int {
 			return n
 		}
 	}
+}
+
+// Run runs s.Run with sink on a goroutine until the test ends; cleanup
+// cancels it and fails the test unless Run returns nil within 5 s.
+func Run(t testing.TB, s sensor.Sensor, sink sensor.Sink) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sink) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Run did not return after cancel")
+		}
+	})
 }
