@@ -98,35 +98,6 @@ func (o *other) Stop() {
 	}
 }
 
-// logs collects Logf lines.
-type logs struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logs) Logf(format string, v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, v...))
-}
-
-func (l *logs) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, x := range l.lines {
-		if strings.Contains(x, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
 func newHolder(t *testing.T, ns *sensortest.Namespace, cfg tuntap.HolderConfig) *tuntap.Holder {
 	t.Helper()
 	h, err := tuntap.NewHolder(cfg)
@@ -174,7 +145,7 @@ func executable(t *testing.T) string {
 
 func TestHolderCarrierAndCreatedDeviceDeleted(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
-	var l logs
+	var l sensortest.Log
 	h := newHolder(t, ns, tuntap.HolderConfig{Name: "tun0", Mode: tuntap.TUN, Logf: l.Logf})
 	if err := ns.Do(h.Hold); err != nil {
 		t.Fatal(err)
@@ -189,7 +160,7 @@ func TestHolderCarrierAndCreatedDeviceDeleted(t *testing.T) {
 	if !hasCarrier(ns, "tun0") {
 		t.Fatal("no carrier while held")
 	}
-	if !l.contains("Holding tun device tun0 (created it)") {
+	if l.Count("Holding tun device tun0 (created it)") == 0 {
 		t.Errorf("log: %s", l.String())
 	}
 	if err := ns.Do(h.Close); err != nil {
@@ -209,7 +180,7 @@ func TestHolderCarrierAndCreatedDeviceDeleted(t *testing.T) {
 func TestHolderReleaseOtherAttachesThenHoldAgain(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	exe := executable(t)
-	var l logs
+	var l sensortest.Log
 	h := newHolder(t, ns, tuntap.HolderConfig{Name: "tun0", Mode: tuntap.TUN, Logf: l.Logf})
 	if err := ns.Do(h.Hold); err != nil {
 		t.Fatal(err)
@@ -253,7 +224,7 @@ func TestHolderReleaseOtherAttachesThenHoldAgain(t *testing.T) {
 	if !errors.Is(err, tuntap.ErrBusy) {
 		t.Fatalf("Hold while busy: %v, want ErrBusy", err)
 	}
-	if h.Held() || !l.contains("tun device tun0 is held by another process, going on without holding it") {
+	if h.Held() || l.Count("tun device tun0 is held by another process, going on without holding it") == 0 {
 		t.Fatalf("busy Hold: held=%v log:\n%s", h.Held(), l.String())
 	}
 
@@ -276,7 +247,7 @@ func TestHolderReleaseOtherAttachesThenHoldAgain(t *testing.T) {
 func TestHolderCloseWhileOtherHoldsLeavesDevice(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	exe := executable(t)
-	var l logs
+	var l sensortest.Log
 	h := newHolder(t, ns, tuntap.HolderConfig{Name: "tun0", Mode: tuntap.TUN, Logf: l.Logf})
 	if err := ns.Do(h.Hold); err != nil {
 		t.Fatal(err)
@@ -295,7 +266,7 @@ func TestHolderCloseWhileOtherHoldsLeavesDevice(t *testing.T) {
 	if !exists(ns, "tun0") || !hasCarrier(ns, "tun0") {
 		t.Fatalf("Close took the device away from the process holding it: %s", l.String())
 	}
-	if !l.contains("leaving it in place") {
+	if l.Count("leaving it in place") == 0 {
 		t.Errorf("log: %s", l.String())
 	}
 }
@@ -337,13 +308,13 @@ func TestHolderBusyAtFirstHold(t *testing.T) {
 	if o.Line != "attached" {
 		t.Fatal(o.Line)
 	}
-	var l logs
+	var l sensortest.Log
 	h := newHolder(t, ns, tuntap.HolderConfig{Name: "tun0", Mode: tuntap.TUN, Logf: l.Logf})
 	err := ns.Do(h.Hold)
 	if !errors.Is(err, tuntap.ErrBusy) || h.Held() {
 		t.Fatalf("Hold on a held device: %v held=%v", err, h.Held())
 	}
-	if !l.contains("held by another process") {
+	if l.Count("held by another process") == 0 {
 		t.Fatalf("busy not logged: %s", l.String())
 	}
 	o.Stop()
@@ -449,7 +420,7 @@ func TestHolderTap(t *testing.T) {
 
 func TestHolderLostWhenDeleted(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
-	var l logs
+	var l sensortest.Log
 	lost := make(chan error, 1)
 	h := newHolder(t, ns, tuntap.HolderConfig{Name: "tun0", Mode: tuntap.TUN, Logf: l.Logf,
 		Lost: func(err error) { lost <- err }})
@@ -629,7 +600,7 @@ func TestHolderRetryTakesDeviceWhenFree(t *testing.T) {
 	if o.Line != "attached" {
 		t.Fatal(o.Line)
 	}
-	var l logs
+	var l sensortest.Log
 	h := newHolder(t, ns, tuntap.HolderConfig{Name: "tnr0", Mode: tuntap.TUN, Logf: l.Logf, Retry: 20 * time.Millisecond})
 	if err := ns.Do(h.Hold); !errors.Is(err, tuntap.ErrBusy) {
 		t.Fatalf("Hold on a held device: %v", err)
