@@ -75,6 +75,11 @@ type Summary struct {
 	// needs an unfragmented packet or the first fragment with both ports.
 	SrcPort, DstPort uint16
 	HasPorts         bool
+	// TCPFlags is the TCP header's flags byte (CWR ECE URG ACK PSH RST
+	// SYN FIN, high bit first); valid when HasTCPFlags, which needs the
+	// first 14 bytes of the TCP header.
+	TCPFlags    uint8
+	HasTCPFlags bool
 
 	// Link tells whether and which link header was parsed.
 	Link LinkKind
@@ -273,6 +278,10 @@ func (s *Summary) decodePorts(t []byte) {
 	s.SrcPort = binary.BigEndian.Uint16(t[0:2])
 	s.DstPort = binary.BigEndian.Uint16(t[2:4])
 	s.HasPorts = true
+	if s.Proto == protoTCP && len(t) >= 14 {
+		s.TCPFlags = t[13]
+		s.HasTCPFlags = true
+	}
 }
 
 func cloneBytes(b []byte) net.HardwareAddr {
