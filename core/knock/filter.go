@@ -34,17 +34,18 @@ type Filter struct {
 // (IPv4 and IPv6; zones and IPv4-mapped forms are normalized away,
 // duplicates dropped).
 //
-// The expression spells each frame out; frames with the same protocol
-// and flag test share one test of their ports:
+// The expression lists the ports of each protocol and flag test once:
 //
-//	(dst host A or dst host B ...) and (udp dst port P ... or
-//	  ((tcp dst port P ...) and (tcp[tcpflags] & 0x3f == V or
-//	   (ip6[6] == 6 and ip6[53] & 0x3f == V))) ...)
+//	(dst host A or dst host B ...) and ((udp dst port P or ...) or
+//	  (tcp dst port P or ...) or
+//	  (ip and (((tcp dst port P or ...) and tcp[tcpflags] & 0x3f == V) or ...)) or
+//	  (ip6[6] == 6 and (((tcp dst port P or ...) and ip6[53] & 0x3f == V) or ...)))
 //
-// tcp[] addresses IPv4 only, so the IPv6 flag test reads the flags at
-// their fixed offset behind a 40-byte header whose next header is TCP: a
-// TCP segment behind IPv6 extension headers does not pass a flag test in
-// the kernel. Frames with i (any flags) test only the port, for both.
+// The second line holds the frames with i (any flags), tested by port
+// only. tcp[] addresses IPv4 only, so the IPv6 flag test reads the flags
+// at their fixed offset behind a 40-byte header whose next header is TCP:
+// a TCP segment behind IPv6 extension headers does not pass a flag test
+// in the kernel (no sender puts one there).
 func NewFilter(events []Event, addrs []netip.Addr) *Filter {
 	f := &Filter{addrs: make(map[netip.Addr]bool)}
 	var hosts []netip.Addr
@@ -81,57 +82,72 @@ func hostsExpr(hosts []netip.Addr) string {
 	return strings.Join(parts, " or ")
 }
 
-// flagClass groups frames by what their flag test is.
-type flagClass struct {
-	proto Proto
-	any   bool
-	flags Flags
-}
+// maxFlagClasses bounds the distinct flag tests put into the kernel
+// filter. libpcap's language, and so bpfc, runs out of scratch registers
+// after about 14 byte-access comparisons in one expression; each flag set
+// costs two (IPv4, IPv6) plus one shared IPv6 next-header test. With more
+// distinct flag sets, TCP frames are tested by port only in the kernel
+// and their flags in user space (Filter.Match, Machine), which decide
+// anyway.
+const maxFlagClasses = 6
 
 func framesExpr(frames []Frame) string {
-	ports := make(map[flagClass][]uint16)
-	var order []flagClass
+	var udp, anyTCP []uint16
+	byFlags := make(map[Flags][]uint16)
+	var classes []Flags
 	for _, fr := range frames {
-		c := flagClass{proto: fr.Proto, any: fr.AnyFlags, flags: fr.Flags}
-		if fr.Proto == UDP {
-			c = flagClass{proto: UDP}
-		}
-		if _, ok := ports[c]; !ok {
-			order = append(order, c)
-		}
-		ports[c] = append(ports[c], fr.Port)
-	}
-	sort.Slice(order, func(i, j int) bool {
-		a, b := order[i], order[j]
-		if a.proto != b.proto {
-			return a.proto > b.proto // udp first: its test is the cheapest
-		}
-		if a.any != b.any {
-			return a.any
-		}
-		return a.flags < b.flags
-	})
-	var parts []string
-	for _, c := range order {
-		ps := ports[c]
-		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-		var pp []string
-		for i, p := range ps {
-			if i > 0 && p == ps[i-1] {
-				continue
+		switch {
+		case fr.Proto == UDP:
+			udp = append(udp, fr.Port)
+		case fr.AnyFlags:
+			anyTCP = append(anyTCP, fr.Port)
+		default:
+			if _, ok := byFlags[fr.Flags]; !ok {
+				classes = append(classes, fr.Flags)
 			}
-			pp = append(pp, c.proto.String()+" dst port "+strconv.Itoa(int(p)))
+			byFlags[fr.Flags] = append(byFlags[fr.Flags], fr.Port)
 		}
-		portTest := strings.Join(pp, " or ")
-		if c.proto == UDP || c.any {
-			parts = append(parts, "("+portTest+")")
-			continue
+	}
+	if len(classes) > maxFlagClasses {
+		for _, c := range classes {
+			anyTCP = append(anyTCP, byFlags[c]...)
 		}
-		v := fmt.Sprintf("0x%02x", uint8(c.flags))
-		parts = append(parts, fmt.Sprintf("((%s) and (tcp[tcpflags] & 0x%02x == %s or (ip6[6] == 6 and ip6[53] & 0x%02x == %s)))",
-			portTest, uint8(Tested), v, uint8(Tested), v))
+		classes = nil
+	}
+	sort.Slice(classes, func(i, j int) bool { return classes[i] < classes[j] })
+	var parts []string
+	if len(udp) > 0 {
+		parts = append(parts, "("+portsExpr(UDP, udp)+")")
+	}
+	if len(anyTCP) > 0 {
+		parts = append(parts, "("+portsExpr(TCP, anyTCP)+")")
+	}
+	if len(classes) > 0 {
+		var v4, v6 []string
+		for _, c := range classes {
+			ports := portsExpr(TCP, byFlags[c])
+			v4 = append(v4, fmt.Sprintf("((%s) and tcp[tcpflags] & 0x%02x == 0x%02x)", ports, uint8(Tested), uint8(c)))
+			v6 = append(v6, fmt.Sprintf("((%s) and ip6[53] & 0x%02x == 0x%02x)", ports, uint8(Tested), uint8(c)))
+		}
+		parts = append(parts,
+			"(ip and ("+strings.Join(v4, " or ")+"))",
+			"(ip6[6] == 6 and ("+strings.Join(v6, " or ")+"))")
 	}
 	return strings.Join(parts, " or ")
+}
+
+// portsExpr tests the destination port against a list (sorted, deduplicated).
+func portsExpr(p Proto, ports []uint16) string {
+	ps := append([]uint16(nil), ports...)
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	var out []string
+	for i, port := range ps {
+		if i > 0 && port == ps[i-1] {
+			continue
+		}
+		out = append(out, p.String()+" dst port "+strconv.Itoa(int(port)))
+	}
+	return strings.Join(out, " or ")
 }
 
 // Compile returns the socket filter program for a link type. Without an
