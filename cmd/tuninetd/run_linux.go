@@ -19,6 +19,7 @@ import (
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/afpacket"
 	"github.com/tuninetd/tuninetd/sensor/nflog"
+	"github.com/tuninetd/tuninetd/sensor/savefile"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -110,7 +111,7 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 		Log:        logger,
 	}
 	if o.savefile != "" {
-		sf, err := core.OpenSavefile(o.savefile)
+		sf, err := savefile.Open(o.savefile)
 		if err != nil {
 			return nil, fmt.Errorf("Can't open pcap file for -w: %v. Abort", err)
 		}
