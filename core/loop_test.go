@@ -631,7 +631,7 @@ func TestSignalStormFakeRunner(t *testing.T) {
 		case c := <-h.run.calls:
 			events = append(events, c.c.Event)
 			c.res <- nil
-		case <-h.l.notify:
+		case <-h.l.probe.acted:
 		case <-deadline:
 			t.Fatalf("loop did not come to rest; state %+v, events %v", s, events)
 		}
@@ -671,7 +671,7 @@ func TestStopPrecisionRealClock(t *testing.T) {
 	const bound = ttl + 250*time.Millisecond
 	run := &fakeRunner{calls: make(chan *fakeCall, 4)}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: "x", TTL: ttl, Runner: run}, f)
+	l := newTestLoop(Config{Command: "x", TTL: ttl, Runner: run}, f)
 	ctx, cancel := context.WithCancel(t.Context())
 	res := make(chan error, 1)
 	go func() { res <- l.Run(ctx, nil) }()

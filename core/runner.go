@@ -14,9 +14,10 @@ type Command struct {
 	// Nothing taken from a packet is ever part of it: packet data reaches
 	// the command only through Env.
 	Line string
-	// Env holds the TUNINETD_* variables for this run, added on top of
-	// the daemon's environment (later entries win on duplicate keys).
-	Env []string
+	// Env holds the variables describing this run (Trigger.Env builds
+	// them). They are added to the daemon's environment after the
+	// variables it inherited under Env's prefix are removed.
+	Env Env
 	// Timeout bounds the run; when it expires the whole process group is
 	// killed. Zero means no limit.
 	Timeout time.Duration

@@ -92,10 +92,10 @@ printf 'no newline at end'
 `)
 	log := &testLog{}
 	r := &ShellRunner{Log: log}
-	err := r.Run(t.Context(), Command{
-		Event: "start", Line: p + " start",
-		Env: []string{"TUNINETD_EVENT=start", "TUNINETD_SRC=10.0.0.1"},
-	})
+	env := NewEnv("TUNINETD_")
+	env.Set("EVENT", "start")
+	env.Set("SRC", "10.0.0.1")
+	err := r.Run(t.Context(), Command{Event: "start", Line: p + " start", Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ exit 4
 	clk := NewFakeClock()
 	log := &testLog{}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: time.Minute, Clock: clk, Log: log}, f)
+	l := newTestLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: time.Minute, Clock: clk, Log: log}, f)
 	h := &harness{t: t, clk: clk, log: log, l: l, sensors: []*fakeSensor{f}}
 	ctx, cancel := context.WithCancel(t.Context())
 	res := make(chan error, 1)
@@ -403,7 +403,7 @@ sleep 0.01
 `)
 	log := &testLog{}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: p, TTL: 20 * time.Millisecond, CmdTimeout: time.Minute, Log: log}, f)
+	l := newTestLoop(Config{Command: p, TTL: 20 * time.Millisecond, CmdTimeout: time.Minute, Log: log}, f)
 	sig := make(chan os.Signal)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -550,7 +550,7 @@ exit 0
 	clk := NewFakeClock()
 	log := &testLog{}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: timeout, Clock: clk, Log: log}, f)
+	l := newTestLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: timeout, Clock: clk, Log: log}, f)
 	h := &harness{t: t, clk: clk, log: log, l: l, sensors: []*fakeSensor{f}}
 	sig := make(chan os.Signal)
 	ctx, cancel := context.WithCancel(t.Context())
