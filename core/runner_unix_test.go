@@ -179,13 +179,11 @@ echo ready > `+readyFile+`
 sleep 100
 `)
 	log := &testLog{}
-	start := time.Now()
 	err := (&ShellRunner{Log: log}).Run(t.Context(), Command{Event: "start", Line: p + " start", Timeout: timeout})
+	// ErrTimeout means the kill, not the script's 100 s sleep, ended
+	// the run.
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err %v, want ErrTimeout", err)
-	}
-	if el := time.Since(start); el > timeout+waitLimit {
-		t.Fatalf("took %v", el)
 	}
 	msg := "CORE: start command timed out after " + timeout.String()
 	if n := log.countPrefix(msg); n != 1 {
@@ -243,22 +241,18 @@ exit 0
 		}
 	})
 	log := &testLog{}
-	start := time.Now()
 	err := (&ShellRunner{Log: log}).Run(t.Context(), Command{Event: "start", Line: p + " start", Timeout: time.Minute})
-	el := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
-	}
-	// Functional bound: returned long before the 100 s daemon exits.
-	if el > waitLimit {
-		t.Fatalf("Run waited %v for the daemon's pipe", el)
 	}
 	if log.count("start: daemon started") != 1 {
 		t.Errorf("log %q", log.all())
 	}
-	// The daemon was not killed: only a timeout kills the group.
+	// The daemon still runs, so Run returned without waiting for the
+	// pipe it holds (err is nil: no timeout cut it short), and it was
+	// not killed: only a timeout kills the group.
 	if gone(readPid(t, pidFile)) {
-		t.Error("daemon was killed")
+		t.Error("daemon was killed, or Run waited for it to exit")
 	}
 }
 
