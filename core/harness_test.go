@@ -67,9 +67,9 @@ func (l *testLog) countPrefix(p string) int {
 type fakeSensor struct {
 	kind   sensor.Kind
 	origin sensor.Origin
-	stats []string
-	sinkc chan sensor.Sink
-	fail  chan error
+	stats  []string
+	sinkc  chan sensor.Sink
+	fail   chan error
 
 	mu     sync.Mutex
 	modes  []sensor.Mode
@@ -84,9 +84,9 @@ func newFakeSensor(kind sensor.Kind) *fakeSensor {
 	return &fakeSensor{
 		kind:   kind,
 		origin: origin,
-		stats: []string{"- " + string(kind) + " stats: 1 packet"},
-		sinkc: make(chan sensor.Sink, 1),
-		fail:  make(chan error, 1),
+		stats:  []string{"- " + string(kind) + " stats: 1 packet"},
+		sinkc:  make(chan sensor.Sink, 1),
+		fail:   make(chan error, 1),
 	}
 }
 
