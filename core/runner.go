@@ -8,9 +8,11 @@ import (
 
 // Command is one run of the user's executable, as the loop asks for it.
 type Command struct {
-	// Event is "start" or "stop"; it prefixes the command's output lines.
+	// Event names the run ("start" or "stop" for tuninetd); it prefixes
+	// the command's output lines and the runner's messages about it.
 	Event string
-	// Line is the full shell command string, "<Config.Command> <Event>".
+	// Line is the full shell command string (tuninetd's is
+	// "<Config.Command> <Event>").
 	// Nothing taken from a packet is ever part of it: packet data reaches
 	// the command only through Env.
 	Line string

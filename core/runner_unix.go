@@ -35,6 +35,10 @@ const maxLogLine = 1024
 // process group is killed with SIGKILL, so children the script started in
 // the group die too. The shell is always reaped by Wait; descendants that
 // outlive it are re-parented to init, which reaps them.
+//
+// A ShellRunner keeps no state between runs: several Runs may go on at
+// once (the loop makes only one; another daemon may make more) as long as
+// Log is safe for concurrent use.
 type ShellRunner struct {
 	// Log receives output lines and the timeout message. Nil discards.
 	Log Logger

@@ -188,7 +188,7 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 
 // holdDevice takes the -i device for -m, so that a tun/tap without its VPN
 // has carrier. A device someone else holds is not an error: the holder
-// logs it and we go on without holding, as issue 5 asks.
+// logs it and we go on without holding: the VPN may have it already.
 func holdDevice(o *options, logger core.Logger) (*tuntap.Holder, error) {
 	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: o.iface, Mode: o.mode, Logf: logger.Printf})
 	if err != nil {
