@@ -290,7 +290,7 @@ func (s Summary) Lines() []string {
 	var lines []string
 	if s.IPVersion != 0 {
 		lines = append(lines, fmt.Sprintf("|- IPv%d %s > %s, NXT_HDR: 0x%02X (%s)",
-			s.IPVersion, formatAddr(s.Src), formatAddr(s.Dst), s.NextHeader, ProtoName(s.NextHeader)))
+			s.IPVersion, FormatAddr(s.Src), FormatAddr(s.Dst), s.NextHeader, ProtoName(s.NextHeader)))
 	} else {
 		lines = append(lines, "|- Not IPv4/6 protocol, L3 info not available")
 	}
@@ -313,28 +313,6 @@ func (s Summary) Lines() []string {
 	return lines
 }
 
-// Env returns the TUNINETD_* variables describing the packet, each only
-// when its header field was parsed: TUNINETD_SRC, TUNINETD_DST,
-// TUNINETD_PROTO (the lower-case protocol name, or the decimal number when
-// it has none), TUNINETD_SRC_PORT and TUNINETD_DST_PORT.
-func (s Summary) Env() []string {
-	var env []string
-	if s.IPVersion != 0 {
-		env = append(env,
-			"TUNINETD_SRC="+formatAddr(s.Src),
-			"TUNINETD_DST="+formatAddr(s.Dst))
-	}
-	if s.HasProto {
-		env = append(env, "TUNINETD_PROTO="+protoEnvName(s.Proto))
-	}
-	if s.HasPorts {
-		env = append(env,
-			"TUNINETD_SRC_PORT="+strconv.Itoa(int(s.SrcPort)),
-			"TUNINETD_DST_PORT="+strconv.Itoa(int(s.DstPort)))
-	}
-	return env
-}
-
 // formatMAC prints lower-case, zero-padded, colon-separated hex, as the
 // original's %02x format does (net.HardwareAddr.String does the same, but
 // spelling it out keeps the format independent of that method).
@@ -349,11 +327,11 @@ func formatMAC(a net.HardwareAddr) string {
 	return b.String()
 }
 
-// formatAddr prints an address as glibc's inet_ntop does, which the
-// original used. Go's netip agrees except for IPv4-compatible IPv6
+// FormatAddr prints an address as glibc's inet_ntop does, which the
+// original used for its log lines; the command's environment uses it too. Go's netip agrees except for IPv4-compatible IPv6
 // addresses (::a.b.c.d, first 96 bits zero, not :: or ::1 style), which
 // glibc prints with a dotted quad.
-func formatAddr(a netip.Addr) string {
+func FormatAddr(a netip.Addr) string {
 	if a.Is6() && !a.Is4In6() {
 		b := a.As16()
 		zero := true
@@ -450,9 +428,10 @@ func ProtoName(p uint8) string {
 	return "unresolved"
 }
 
-// protoEnvName is TUNINETD_PROTO's value: the same table in lower case,
-// or the decimal number, so scripts never see "unresolved".
-func protoEnvName(p uint8) string {
+// ProtoKeyword is the protocol as a command's environment spells it
+// (TUNINETD_PROTO): the original's name table in lower case, or the
+// decimal number, so scripts never see "unresolved".
+func ProtoKeyword(p uint8) string {
 	if n, ok := protoNameOK(p); ok {
 		return strings.ToLower(n)
 	}

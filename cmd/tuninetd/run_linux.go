@@ -19,6 +19,7 @@ import (
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/afpacket"
 	"github.com/tuninetd/tuninetd/sensor/nflog"
+	"github.com/tuninetd/tuninetd/sensor/savefile"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -110,7 +111,7 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 		Log:        logger,
 	}
 	if o.savefile != "" {
-		sf, err := core.OpenSavefile(o.savefile)
+		sf, err := savefile.Open(o.savefile)
 		if err != nil {
 			return nil, fmt.Errorf("Can't open pcap file for -w: %v. Abort", err)
 		}
@@ -187,7 +188,7 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 
 // holdDevice takes the -i device for -m, so that a tun/tap without its VPN
 // has carrier. A device someone else holds is not an error: the holder
-// logs it and we go on without holding, as issue 5 asks.
+// logs it and we go on without holding: the VPN may have it already.
 func holdDevice(o *options, logger core.Logger) (*tuntap.Holder, error) {
 	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: o.iface, Mode: o.mode, Logf: logger.Printf})
 	if err != nil {

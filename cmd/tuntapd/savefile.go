@@ -1,9 +1,9 @@
 package main
 
-import "github.com/tuninetd/tuninetd/core"
+import "github.com/tuninetd/tuninetd/sensor/savefile"
 
 // openSavefile opens the -w savefile: the same classic pcap file tuninetd
 // writes (Ethernet link type; tun packets get a synthesized header).
 func openSavefile(path string) (packetWriter, error) {
-	return core.OpenSavefile(path)
+	return savefile.Open(path)
 }

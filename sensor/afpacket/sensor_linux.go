@@ -240,8 +240,8 @@ func (s *Sensor) LinkType() bpfc.LinkType { return s.lt() }
 // Kind reports sensor.Pcap.
 func (s *Sensor) Kind() sensor.Kind { return sensor.Pcap }
 
-// Env returns TUNINETD_IFACE for the command environment.
-func (s *Sensor) Env() []string { return []string{"TUNINETD_IFACE=" + s.ifname} }
+// Origin reports the interface the sensor captures on.
+func (s *Sensor) Origin() sensor.Origin { return sensor.Origin{Iface: s.ifname} }
 
 // Stats returns the SIGUSR1 report line.
 func (s *Sensor) Stats() []string {

@@ -163,8 +163,8 @@ func TestTunBothDirections(t *testing.T) {
 	if s.LinkType() != bpfc.RAW {
 		t.Fatalf("LinkType = %v, want RAW", s.LinkType())
 	}
-	if got := s.Env(); len(got) != 1 || got[0] != "TUNINETD_IFACE=tun0" {
-		t.Fatalf("Env = %q", got)
+	if got := s.Origin(); got != (sensor.Origin{Iface: "tun0"}) {
+		t.Fatalf("Origin = %+v", got)
 	}
 	// Host -> tun: PACKET_OUTGOING.
 	ns.SendUDP("10.200.0.2:4001", 1)

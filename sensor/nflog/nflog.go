@@ -14,7 +14,6 @@
 package nflog
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
@@ -196,6 +195,3 @@ func (p *logPacket) ifIndex() uint32 {
 	}
 	return p.OutDev
 }
-
-// envGroup is the static command environment entry.
-func envGroup(g uint16) string { return fmt.Sprintf("TUNINETD_NFLOG_GROUP=%d", g) }

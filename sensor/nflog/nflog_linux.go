@@ -390,8 +390,10 @@ func (s *Sensor) SetMode(m sensor.Mode) {
 	s.pending[seq] = m.String()
 }
 
-// Env returns TUNINETD_NFLOG_GROUP=<group>.
-func (s *Sensor) Env() []string { return []string{envGroup(s.cfg.Group)} }
+// Origin reports the NFLOG group the sensor is bound to.
+func (s *Sensor) Origin() sensor.Origin {
+	return sensor.Origin{NFLOGGroup: s.cfg.Group, HasNFLOGGroup: true}
+}
 
 // Stats returns a line for the SIGUSR1 report.
 func (s *Sensor) Stats() []string {

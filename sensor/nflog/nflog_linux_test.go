@@ -128,8 +128,8 @@ func TestLoggedTrafficStandby(t *testing.T) {
 	if s.Kind() != sensor.NFLOG {
 		t.Errorf("Kind = %q", s.Kind())
 	}
-	if env := s.Env(); len(env) != 1 || env[0] != "TUNINETD_NFLOG_GROUP=7" {
-		t.Errorf("Env = %q", env)
+	if o := s.Origin(); o != (sensor.Origin{NFLOGGroup: 7, HasNFLOGGroup: true}) {
+		t.Errorf("Origin = %+v", o)
 	}
 	// Standby configuration: whole packets, one at a time.
 	if f := strings.Fields(instanceLine(t, ns, group)); len(f) < 7 || f[3] != "2" || f[4] != "65531" {

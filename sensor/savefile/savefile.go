@@ -1,4 +1,7 @@
-package core
+// Package savefile writes the -w pcap savefile: the packets that caused a
+// start, appended to a classic pcap file the way tuninetd 1.5.1 writes it,
+// so tcpdump, Wireshark and the original's users' scripts read it.
+package savefile
 
 import (
 	"encoding/binary"
@@ -37,7 +40,7 @@ const (
 	pcapMax8023Len     = 1500 // largest 802.3 length field; larger values are EtherTypes
 )
 
-// Savefile appends the packets that caused a start to a classic pcap file
+// Writer appends the packets that caused a start to a classic pcap file
 // (-w), as tuninetd 1.5.1 does: microsecond timestamps, snaplen 0x40000,
 // link type Ethernet. Packets without an Ethernet header get one (zero MAC
 // addresses, EtherType from the IP version or the cooked header), and a VLAN
@@ -49,15 +52,15 @@ const (
 // record goes out in one append write followed by fsync: a start is rare and
 // a crash right after it must not lose the packet.
 //
-// A Savefile is safe for concurrent use.
-type Savefile struct {
+// A Writer is safe for concurrent use.
+type Writer struct {
 	path string // absolute: the daemon changes its directory to /
 
 	mu     sync.Mutex
 	closed bool
 }
 
-// OpenSavefile checks that path can be appended to as a pcap savefile and
+// Open checks that path can be appended to as a pcap savefile and
 // prepares it: a missing file is created (mode 0664 before umask) and a new
 // file, or one shorter than a pcap file header, gets the header. An existing
 // file must already be a pcap savefile in this host's byte order with the
@@ -66,14 +69,14 @@ type Savefile struct {
 // On a short file the original (O_APPEND, then lseek to 0 and write the
 // header) left the stray bytes in front of the header, because O_APPEND
 // sends every write to the end; the file never read back. A file shorter
-// than a header holds no packet, so OpenSavefile truncates it and writes the
+// than a header holds no packet, so Open truncates it and writes the
 // header at offset 0, which is what that rewind meant to do.
-func OpenSavefile(path string) (*Savefile, error) {
+func Open(path string) (*Writer, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("savefile %s: %w", path, err)
 	}
-	s := &Savefile{path: abs}
+	s := &Writer{path: abs}
 	f, err := s.open()
 	if err != nil {
 		return nil, err
@@ -85,11 +88,11 @@ func OpenSavefile(path string) (*Savefile, error) {
 }
 
 // Path returns the absolute path of the file.
-func (s *Savefile) Path() string { return s.path }
+func (s *Writer) Path() string { return s.path }
 
 // open opens the file for appending and makes sure it starts with a pcap
 // header this writer's records fit.
-func (s *Savefile) open() (*os.File, error) {
+func (s *Writer) open() (*os.File, error) {
 	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, pcapFileMode)
 	if err != nil {
 		return nil, fmt.Errorf("savefile: %w", err) // *PathError names the path
@@ -101,7 +104,7 @@ func (s *Savefile) open() (*os.File, error) {
 	return f, nil
 }
 
-func (s *Savefile) prepare(f *os.File) error {
+func (s *Writer) prepare(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -147,7 +150,7 @@ func savefileHeader() []byte {
 
 // WritePacket appends p as one record. The file is opened, checked, written
 // with a single append and fsynced, and closed.
-func (s *Savefile) WritePacket(p *sensor.Packet) error {
+func (s *Writer) WritePacket(p *sensor.Packet) error {
 	if p == nil {
 		return errors.New("savefile: nil packet")
 	}
@@ -177,7 +180,7 @@ func (s *Savefile) WritePacket(p *sensor.Packet) error {
 
 // Close ends writing; later WritePacket calls fail. No descriptor is held
 // between packets, so there is nothing else to release.
-func (s *Savefile) Close() error {
+func (s *Writer) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
