@@ -1,0 +1,5 @@
+package examples
+
+const standinEnv = "TUNINETD_RECIPES_TPROXY_STANDIN"
+
+func tproxyStandin() int { return 1 }

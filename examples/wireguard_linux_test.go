@@ -1,0 +1,112 @@
+package examples
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
+)
+
+// TestWireGuard: wireguard.sh with wg-quick. tuninetd -n on the NFLOG rule
+// that setup puts on the office network; the catch route through a tun
+// nobody reads. The office end is a second wg-quick interface. On a kernel
+// without WireGuard, wg-quick runs the userspace wireguard-go on both ends.
+func TestWireGuard(t *testing.T) {
+	requireTools(t, "wg", "wg-quick", "wireguard-go", "nft", "bash")
+	t.Parallel()
+	l := newLab(t)
+	homeIf, officeIf := "wgh"+l.tag, "wgo"+l.tag
+	homeKey, officeKey := wgKey(t), wgKey(t)
+	homeConf := l.file(homeIf+".conf", fmt.Sprintf(`[Interface]
+PrivateKey = %s
+Address = 10.9.0.2/24
+
+[Peer]
+PublicKey = %s
+Endpoint = %s:51820
+AllowedIPs = 10.8.0.0/24, 10.9.0.0/24
+`, homeKey, wgPub(t, officeKey), officeAddr), 0o600)
+	officeConf := l.file(officeIf+".conf", fmt.Sprintf(`[Interface]
+PrivateKey = %s
+Address = 10.9.0.1/24
+ListenPort = 51820
+
+[Peer]
+PublicKey = %s
+AllowedIPs = 10.9.0.2/32
+`, officeKey, wgPub(t, homeKey)), 0o600)
+
+	t.Cleanup(func() {
+		// Normally down already; after a failure wg-quick down ends a
+		// wireguard-go that a kill would leave with its socket behind.
+		for _, c := range []struct {
+			ns           *sensortest.Namespace
+			conf, ifname string
+		}{{l.home, homeConf, homeIf}, {l.office, officeConf, officeIf}} {
+			if linkExists(c.ns, c.ifname) {
+				c.ns.Command("wg-quick", "down", c.conf).Run()
+			}
+			os.Remove("/var/run/wireguard/" + c.ifname + ".sock")
+		}
+		os.Remove("/var/run/wireguard") // only if empty
+	})
+	runIn(t, l.office, nil, "wg-quick", "up", officeConf)
+	impl := "kernel WireGuard"
+	if _, err := os.Stat("/var/run/wireguard/" + officeIf + ".sock"); err == nil {
+		impl = "wireguard-go (userspace)"
+	}
+	t.Logf("wg-quick uses %s", impl)
+
+	env := []string{"WG_CONF=" + homeConf, "WG_NET=10.8.0.0/24", "WG_NFLOG_GROUP=5", "WG_CATCH=wgcatch"}
+	sh := script(t, "wireguard.sh")
+	runIn(t, l.home, env, sh, "setup")
+	t.Cleanup(func() { l.home.Command(sh, "teardown").Run() })
+
+	d := startTuninetd(t, l.home, env, "-n", "5", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
+	r := recipe{
+		d:            d,
+		p:            newPinger(t, l.home, officeHost),
+		firstTimeout: 25 * time.Millisecond,
+		up: func() error {
+			if dev, err := routeDev(l.home, officeHost); err != nil || dev != homeIf {
+				return fmt.Errorf("route to %s: %q %v, want %s", officeHost, dev, err, homeIf)
+			}
+			return nil
+		},
+		caught: func() error {
+			if linkExists(l.home, homeIf) {
+				return fmt.Errorf("%s still exists", homeIf)
+			}
+			if dev, err := routeDev(l.home, officeHost); err != nil || dev != "wgcatch" {
+				return fmt.Errorf("route to %s: %q %v, want the catch device", officeHost, dev, err)
+			}
+			return nil
+		},
+	}
+	lat := r.runRounds(t)
+	t.Logf("wireguard (%s): first ping -> first reply through wg: median %v", impl, median(lat))
+	if out := d.output(); strings.Contains(out, "doesn't return 0 code") {
+		t.Errorf("a hook command failed:\n%s", out)
+	}
+}
+
+func wgKey(t *testing.T) string {
+	t.Helper()
+	out, err := execOutput("", "wg", "genkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func wgPub(t *testing.T, key string) string {
+	t.Helper()
+	out, err := execOutput(key, "wg", "pubkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
