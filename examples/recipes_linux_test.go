@@ -98,10 +98,16 @@ func requireTools(t *testing.T, names ...string) {
 			missing = append(missing, n)
 		}
 	}
-	if len(missing) == 0 {
-		return
+	if len(missing) > 0 {
+		missingTool(t, strings.Join(missing, ", "))
 	}
-	msg := fmt.Sprintf("recipe test needs %s (apt-get install the packages .ci/run lists)", strings.Join(missing, ", "))
+}
+
+// missingTool skips t, or fails it where the tests must run (CI=true or
+// TUNINETD_REQUIRE_NETNS=1).
+func missingTool(t *testing.T, what string) {
+	t.Helper()
+	msg := fmt.Sprintf("recipe test needs %s (apt-get install the packages .ci/run lists)", what)
 	if os.Getenv("TUNINETD_REQUIRE_NETNS") == "1" || os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
