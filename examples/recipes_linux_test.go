@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -212,14 +211,36 @@ func (l *lab) file(name, content string, mode os.FileMode) string {
 	return p
 }
 
-// script returns the absolute path of a recipe script.
-func script(t *testing.T, name string) string {
-	t.Helper()
-	p, err := filepath.Abs(name)
+// setup runs the recipe script's setup in home with env and registers its
+// teardown. When the file upWhile exists at the end (the pidfile of what
+// start runs: the test failed while up), stop runs first. It returns the
+// script's absolute path, for -c.
+func (l *lab) setup(name string, env []string, upWhile string) string {
+	l.t.Helper()
+	sh, err := filepath.Abs(name)
 	if err != nil {
-		t.Fatal(err)
+		l.t.Fatal(err)
 	}
-	return p
+	runIn(l.t, l.home, env, sh, "setup")
+	l.t.Cleanup(func() {
+		run := func(arg string) {
+			cmd := l.home.Command(sh, arg)
+			cmd.Env = append(os.Environ(), env...)
+			cmd.Run()
+		}
+		if _, err := os.Stat(upWhile); upWhile != "" && err == nil {
+			run("stop")
+		}
+		run("teardown")
+	})
+	return sh
+}
+
+// out runs a command in home and returns its combined output, errors
+// included: for checks that look at what a command prints.
+func (l *lab) out(name string, args ...string) string {
+	b, _ := l.home.Command(name, args...).CombinedOutput()
+	return string(b)
 }
 
 // runIn runs a command in ns with extra environment, failing the test if
@@ -278,7 +299,7 @@ func startTuninetd(t *testing.T, ns *sensortest.Namespace, env []string, args ..
 			d.cmd.Process.Kill()
 			<-d.done
 		}
-		if t.Failed() || testing.Verbose() {
+		if t.Failed() {
 			t.Logf("tuninetd stderr:\n%s", d.output())
 		}
 	})
@@ -524,8 +545,6 @@ func routeDev(ns *sensortest.Namespace, dst string) (string, error) {
 func linkExists(ns *sensortest.Namespace, name string) bool {
 	return ns.Command("ip", "link", "show", "dev", name).Run() == nil
 }
-
-var errNotYet = errors.New("not yet")
 
 // execOutput runs a command with stdin and returns its trimmed stdout.
 func execOutput(stdin, name string, args ...string) (string, error) {

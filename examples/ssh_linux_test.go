@@ -101,9 +101,7 @@ LogLevel VERBOSE
 
 	control := filepath.Join(l.dir, "ctl")
 	env := []string{"SSH_HOST=office", "SSH_CONFIG=" + sshConfig, "SSH_CONTROL=" + control, "SSH_TUN=0:0", "SSH_NET=10.8.0.0/24"}
-	sh := script(t, "ssh-tunnel.sh")
-	runIn(t, l.home, env, sh, "setup")
-	t.Cleanup(func() { l.home.Command(sh, "teardown").Run() })
+	sh := l.setup("ssh-tunnel.sh", env, "")
 	t.Cleanup(func() {
 		if _, err := os.Stat(control); err == nil {
 			l.home.Command("ssh", "-F", sshConfig, "-S", control, "-O", "exit", "office").Run()

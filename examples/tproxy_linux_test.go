@@ -154,18 +154,8 @@ func TestTProxy(t *testing.T) {
 		"TPROXY_PORT=12345", "TPROXY_NET=10.20.0.0/24", "TPROXY_NFLOG_GROUP=6",
 		"TPROXY_PIDFILE=" + pidfile,
 	}
-	sh := script(t, "tproxy.sh")
-	runIn(t, l.home, env, sh, "setup")
-	t.Cleanup(func() {
-		if _, err := os.Stat(pidfile); err == nil {
-			l.home.Command(sh, "stop").Run()
-		}
-		l.home.Command(sh, "teardown").Run()
-	})
-	out := func(name string, args ...string) string {
-		b, _ := l.home.Command(name, args...).CombinedOutput()
-		return string(b)
-	}
+	sh := l.setup("tproxy.sh", env, pidfile)
+	out := l.out
 	d := startTuninetd(t, l.home, env, "-n", "6", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
 	r := recipe{
 		d:            d,

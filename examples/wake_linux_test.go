@@ -71,18 +71,8 @@ func TestWake(t *testing.T) {
 		"WAKE_SERVER=busybox httpd -f -p " + homeAddr + ":8080 -h " + www,
 		"WAKE_PORT=8080", "WAKE_NFLOG_GROUP=7", "WAKE_PIDFILE=" + pidfile,
 	}
-	sh := script(t, "wake.sh")
-	runIn(t, l.home, env, sh, "setup")
-	t.Cleanup(func() {
-		if _, err := os.Stat(pidfile); err == nil {
-			l.home.Command(sh, "stop").Run()
-		}
-		l.home.Command(sh, "teardown").Run()
-	})
-	out := func(name string, args ...string) string {
-		b, _ := l.home.Command(name, args...).CombinedOutput()
-		return string(b)
-	}
+	sh := l.setup("wake.sh", env, pidfile)
+	out := l.out
 	listening := func() bool {
 		return strings.Contains(out("ss", "-Hltn", "sport = :8080"), ":8080")
 	}

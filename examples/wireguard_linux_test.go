@@ -61,9 +61,7 @@ AllowedIPs = 10.9.0.2/32
 	t.Logf("wg-quick uses %s", impl)
 
 	env := []string{"WG_CONF=" + homeConf, "WG_NET=10.8.0.0/24", "WG_NFLOG_GROUP=5", "WG_CATCH=wgcatch"}
-	sh := script(t, "wireguard.sh")
-	runIn(t, l.home, env, sh, "setup")
-	t.Cleanup(func() { l.home.Command(sh, "teardown").Run() })
+	sh := l.setup("wireguard.sh", env, "")
 
 	d := startTuninetd(t, l.home, env, "-n", "5", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
 	r := recipe{
