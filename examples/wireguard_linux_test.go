@@ -118,8 +118,8 @@ func TestWireGuard(t *testing.T) {
 }
 
 // TestWireGuardCatchCapture shows why wireguard.sh watches an NFLOG rule:
-// with a capture on the catch device instead (tuninetd -i wgcatch -m tun,
-// the README's earlier recipe), wg0's route takes the traffic away from
+// with a capture on the catch device instead (tuninetd -i wgcatch -m tun
+// and wg-quick up in the command), wg0's route takes the traffic away from
 // the sensor once the tunnel is up, and tuninetd stops the tunnel one TTL
 // later while pings still flow, losing them.
 func TestWireGuardCatchCapture(t *testing.T) {
