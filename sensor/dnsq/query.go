@@ -3,7 +3,6 @@ package dnsq
 import (
 	"encoding/binary"
 	"strconv"
-	"strings"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -88,12 +87,44 @@ type Query struct {
 	Suffix string
 }
 
-// TypeName returns the QTYPE's mnemonic (A, AAAA, HTTPS, ...), or TYPEn
-// (the RFC 3597 spelling) for types without one.
+// TypeName returns the QTYPE's mnemonic for the types clients commonly
+// look up (A, AAAA, HTTPS, ...), or TYPEn (the RFC 3597 spelling). A
+// switch rather than dnsmessage's Type.String, whose name map costs flash
+// and start-up work.
 func (q Query) TypeName() string {
-	s := dnsmessage.Type(q.Type).String()
-	if n, ok := strings.CutPrefix(s, "Type"); ok {
-		return n
+	switch q.Type {
+	case 1:
+		return "A"
+	case 2:
+		return "NS"
+	case 5:
+		return "CNAME"
+	case 6:
+		return "SOA"
+	case 12:
+		return "PTR"
+	case 15:
+		return "MX"
+	case 16:
+		return "TXT"
+	case 28:
+		return "AAAA"
+	case 33:
+		return "SRV"
+	case 35:
+		return "NAPTR"
+	case 43:
+		return "DS"
+	case 48:
+		return "DNSKEY"
+	case 64:
+		return "SVCB"
+	case 65:
+		return "HTTPS"
+	case 255:
+		return "ANY"
+	case 257:
+		return "CAA"
 	}
 	return "TYPE" + strconv.Itoa(int(q.Type))
 }
