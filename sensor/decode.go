@@ -89,17 +89,23 @@ type Summary struct {
 	HasVLAN bool
 	VLANID  uint16
 
-	// payload is the TCP or UDP payload; see Payload.
-	payload []byte
+	// payload is the TCP or UDP payload and payloadCut tells that the
+	// IP or UDP length promised more; see Payload.
+	payload    []byte
+	payloadCut bool
 }
 
 // Payload returns the TCP or UDP payload: the bytes after the transport
 // header up to the end the IP and UDP lengths give, as far as they were
-// captured. It aliases the decoded packet's Data. It is nil for other
+// captured, and whether that is all of it (false when the capture or copy
+// length cut the packet short of those lengths). The bytes alias the
+// decoded packet's Data. They are nil (and whole false) for other
 // protocols, for fragments after the first, and when the transport header
-// was cut off or contradicts itself; it is empty, not nil, for a complete
-// header with no payload.
-func (s Summary) Payload() []byte { return s.payload }
+// was cut off or contradicts itself; empty, not nil, for a complete header
+// with no payload.
+func (s Summary) Payload() (b []byte, whole bool) {
+	return s.payload, s.payload != nil && !s.payloadCut
+}
 
 // Decode parses the link, network and transport headers of p as far as the
 // captured bytes allow. It never panics, whatever the bytes; a nil packet
@@ -220,6 +226,7 @@ func (s *Summary) decodeIPv4(d []byte) {
 	if end < hlen {
 		return
 	}
+	s.payloadCut = total > len(d)
 	s.decodePorts(d[hlen:end])
 }
 
@@ -238,6 +245,7 @@ func (s *Summary) decodeIPv6(d []byte) {
 	if end == ipv6HeaderLen && d[6] == protoHopByHop {
 		end = len(d)
 	}
+	s.payloadCut = end > len(d)
 	end = min(end, len(d))
 
 	nh, off := d[6], ipv6HeaderLen
@@ -303,6 +311,8 @@ func (s *Summary) decodePorts(t []byte) {
 		end := len(t)
 		if ulen := int(binary.BigEndian.Uint16(t[4:6])); ulen >= 8 && ulen < end {
 			end = ulen
+		} else if ulen > end {
+			s.payloadCut = true
 		}
 		s.payload = t[8:end]
 	case protoTCP:

@@ -33,31 +33,39 @@ func TestPayload(t *testing.T) {
 		return h
 	}
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	// cutIP captures n bytes fewer than the IP header says.
+	cutIP := func(b []byte, n int) []byte { return b[:len(b)-n] }
 	tests := []struct {
-		name string
-		pkt  []byte
-		want []byte // nil: no payload
+		name  string
+		pkt   []byte
+		want  []byte // nil: no payload
+		whole bool
 	}{
-		{"udp", ipv4Around(protoUDP, cat(udpHdr(8+len(data)), data)), data},
-		{"udp padded after its length", ipv4Around(protoUDP, cat(udpHdr(8+4), data)), data[:4]},
-		{"udp length beyond capture", ipv4Around(protoUDP, cat(udpHdr(1000), data)), data},
-		{"udp empty", ipv4Around(protoUDP, udpHdr(8)), []byte{}},
-		{"udp header cut", ipv4Around(protoUDP, udpHdr(8)[:6]), nil},
-		{"tcp", ipv4Around(protoTCP, cat(tcpHdr(5), data)), data},
-		{"tcp with options", ipv4Around(protoTCP, cat(tcpHdr(8), data)), data},
-		{"tcp empty", ipv4Around(protoTCP, tcpHdr(5)), []byte{}},
-		{"tcp data offset below 5", ipv4Around(protoTCP, cat(tcpHdr(4), data)), nil},
-		{"tcp data offset beyond packet", ipv4Around(protoTCP, cat(tcpHdr(15), data)[:30]), nil},
-		{"tcp header cut", ipv4Around(protoTCP, tcpHdr(5)[:19]), nil},
-		{"sctp", ipv4Around(protoSCTP, cat(udpHdr(8), data)), nil},
-		{"ip padding not payload", append(ipv4Around(protoUDP, cat(udpHdr(8+len(data)), data)), 0, 0, 0), data},
+		{"udp", ipv4Around(protoUDP, cat(udpHdr(8+len(data)), data)), data, true},
+		{"udp padded after its length", ipv4Around(protoUDP, cat(udpHdr(8+4), data)), data[:4], true},
+		{"udp length beyond the IP length", ipv4Around(protoUDP, cat(udpHdr(1000), data)), data, false},
+		{"udp cut by the capture", cutIP(ipv4Around(protoUDP, cat(udpHdr(8+len(data)), data)), 3), data[:len(data)-3], false},
+		{"udp empty", ipv4Around(protoUDP, udpHdr(8)), []byte{}, true},
+		{"udp header cut", ipv4Around(protoUDP, udpHdr(8)[:6]), nil, false},
+		{"tcp", ipv4Around(protoTCP, cat(tcpHdr(5), data)), data, true},
+		{"tcp with options", ipv4Around(protoTCP, cat(tcpHdr(8), data)), data, true},
+		{"tcp cut by the capture", cutIP(ipv4Around(protoTCP, cat(tcpHdr(5), data)), 1), data[:len(data)-1], false},
+		{"tcp empty", ipv4Around(protoTCP, tcpHdr(5)), []byte{}, true},
+		{"tcp data offset below 5", ipv4Around(protoTCP, cat(tcpHdr(4), data)), nil, false},
+		{"tcp data offset beyond packet", ipv4Around(protoTCP, cat(tcpHdr(15), data)[:30]), nil, false},
+		{"tcp header cut", ipv4Around(protoTCP, tcpHdr(5)[:19]), nil, false},
+		{"sctp", ipv4Around(protoSCTP, cat(udpHdr(8), data)), nil, false},
+		{"ip padding not payload", append(ipv4Around(protoUDP, cat(udpHdr(8+len(data)), data)), 0, 0, 0), data, true},
+		{"ipv6 udp", ipv6Packet(protoUDP, cat(udpHdr(8+len(data)), data)), data, true},
+		{"ipv6 udp cut by the capture", cutIP(ipv6Packet(protoUDP, cat(udpHdr(8+len(data)), data)), 2), data[:len(data)-2], false},
+		{"ipv6 tcp behind a destination options header", ipv6Packet(protoDestOpts, cat([]byte{protoTCP, 0, 0, 0, 0, 0, 0, 0}, tcpHdr(5), data)), data, true},
 	}
 	for _, tc := range tests {
 		p := &Packet{Data: tc.pkt, LinkType: bpfc.RAW}
 		for _, s := range []Summary{Decode(p), DecodeTransport(p)} {
-			got := s.Payload()
-			if (got == nil) != (tc.want == nil) || !bytes.Equal(got, tc.want) {
-				t.Errorf("%s: Payload() = %q, want %q", tc.name, got, tc.want)
+			got, whole := s.Payload()
+			if (got == nil) != (tc.want == nil) || !bytes.Equal(got, tc.want) || whole != tc.whole {
+				t.Errorf("%s: Payload() = %q, %v; want %q, %v", tc.name, got, whole, tc.want, tc.whole)
 			}
 		}
 	}
@@ -82,4 +90,44 @@ func TestDecodeTransport(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzPayload checks that the payload always lies inside the packet's
+// bytes, and that DecodeTransport agrees with Decode.
+func FuzzPayload(f *testing.F) {
+	for _, path := range []string{"testdata/veth.pcap", "testdata/cooked.pcap"} {
+		for _, r := range readPcap(f, path) {
+			f.Add(r.data, uint8(r.linkType))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, lt uint8) {
+		p := &Packet{Data: data, LinkType: bpfc.LinkType(lt)}
+		full, bare := Decode(p), DecodeTransport(p)
+		b, whole := bare.Payload()
+		if fb, fw := full.Payload(); !bytes.Equal(fb, b) || (fb == nil) != (b == nil) || fw != whole {
+			t.Fatalf("Decode payload %q, %v; DecodeTransport %q, %v", fb, fw, b, whole)
+		}
+		if b == nil {
+			if whole {
+				t.Fatal("no payload, but whole")
+			}
+			return
+		}
+		if !bare.HasPorts || bare.Proto != protoTCP && bare.Proto != protoUDP {
+			t.Fatalf("payload without TCP or UDP ports: %+v", bare)
+		}
+		// b must alias a stretch of data.
+		if len(b) > 0 {
+			start := -1
+			for i := range data {
+				if &data[i] == &b[0] {
+					start = i
+					break
+				}
+			}
+			if start < 0 || start+len(b) > len(data) {
+				t.Fatalf("payload of %d bytes not inside the %d packet bytes", len(b), len(data))
+			}
+		}
+	})
 }

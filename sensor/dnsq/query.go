@@ -157,14 +157,16 @@ func (r *Rules) Inspect(p *sensor.Packet) (Query, Result) {
 		}
 		return Query{}, NotDNS
 	}
-	payload := s.Payload()
+	payload, whole := s.Payload()
 	if s.Proto == protoTCP {
 		if len(payload) == 0 {
 			return Query{}, NotDNS
 		}
 		return r.stream(payload)
 	}
-	cut := p.OrigLen > len(p.Data)
+	// The capture length (OrigLen) or the copy range of an NFLOG rule,
+	// which only the IP and UDP lengths reveal, may have cut the message.
+	cut := p.OrigLen > len(p.Data) || payload != nil && !whole
 	if payload == nil {
 		// The UDP header itself is short.
 		if cut {

@@ -82,6 +82,10 @@ func TestInspect(t *testing.T) {
 		{"empty datagram", udp4(nil), Malformed, ""},
 		{"cut by the capture", cut(udp4(q), 5), Incomplete, ""},
 		{"header cut by the capture", cut(udp4(q), len(q)-4), Incomplete, ""},
+		// An NFLOG copy range cuts without telling: only the IP length does.
+		{"cut by a copy range", pkt(bpfc.RAW, ipv4(protoUDP, v4B, udp(40000, 53, q))[:28+len(q)-5]), Incomplete, ""},
+		{"cut by a copy range, IPv6", pkt(bpfc.RAW, ipv6(protoUDP, udp(40000, 53, q))[:48+len(q)-5]), Incomplete, ""},
+		{"cut by a copy range after the question", pkt(bpfc.RAW, ipv4(protoUDP, v4B, udp(40000, 53, append(q, make([]byte, 11)...)))[:28+len(q)]), Matched, "git.corp.example"},
 		{"garbage", udp4(bytes.Repeat([]byte{0xff}, 40)), NotQuery, ""},
 		{"garbage query", udp4(append([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, bytes.Repeat([]byte{0xc1}, 30)...)), Malformed, ""},
 
