@@ -28,9 +28,9 @@ type Result uint8
 // Results, in the order of precedence Inspect uses when one TCP segment
 // holds several messages: the first Matched wins, else the highest below.
 const (
-	// NotDNS: no UDP or TCP payload with port 53 on either side, or a TCP
-	// segment without payload (handshake, bare ACK). Such a packet passed
-	// the kernel filter for -f, not for DNS.
+	// NotDNS: not UDP or TCP with port 53 on either side, or a TCP
+	// segment to port 53 without payload (handshake, bare ACK). Such a
+	// packet passed the kernel filter for -f, or carries no message.
 	NotDNS Result = iota
 	// NotQuery: a well-formed message that asks nothing: a response, an
 	// opcode other than QUERY (NOTIFY, UPDATE), or no question. Packets
@@ -45,13 +45,15 @@ const (
 	// Excluded: a query whose longest matching suffix is a --dns-never one.
 	Excluded
 	// Incomplete: the bytes end before the question does, because the
-	// capture length cut the packet or a TCP segment holds only part of a
-	// message. Nobody's fault; nothing is known about the name.
+	// capture length or an NFLOG copy range cut the packet, or a TCP
+	// segment holds only part of a message. Nobody's fault; nothing is
+	// known about the name.
 	Incomplete
 	// Malformed: no valid DNS query: a header or question that does not
 	// parse (truncated, compression loop, reserved label type, name too
-	// long), more than one question (which RFC 9619 forbids for QUERY),
-	// or a TCP length prefix that disagrees with the message.
+	// long, a label holding a dot), more than one question (which RFC 9619
+	// forbids for QUERY), or a TCP length prefix that disagrees with the
+	// message.
 	Malformed
 	// Matched: a query whose longest matching suffix is a --dns-name one.
 	Matched

@@ -51,7 +51,8 @@ func (e *SuffixError) Error() string {
 // NewRules builds the rules from the values of the repeated --dns-name and
 // --dns-never options; each value may be a comma-separated list. A suffix
 // given to both options is an error, one given twice to the same option is
-// not. Errors are *SuffixError.
+// not, and so is --dns-never without --dns-name, which could never matter.
+// No values at all give rules that are Empty. Errors are *SuffixError.
 func NewRules(names, nevers []string) (*Rules, error) {
 	r := &Rules{bySuffix: make(map[string]rule)}
 	if err := r.add("--dns-name", names, false); err != nil {
@@ -59,6 +60,9 @@ func NewRules(names, nevers []string) (*Rules, error) {
 	}
 	if err := r.add("--dns-never", nevers, true); err != nil {
 		return nil, err
+	}
+	if len(r.names) == 0 && len(r.nevers) > 0 {
+		return nil, &SuffixError{Option: "--dns-never", Suffix: r.nevers[0], Reason: "has no effect without --dns-name"}
 	}
 	return r, nil
 }
@@ -163,7 +167,7 @@ func allDigits(s string) bool {
 }
 
 // Empty reports whether there are no rules: no name can match, and the
-// sensors need not look at DNS at all.
+// sensors need not look at DNS at all. A nil *Rules is Empty.
 func (r *Rules) Empty() bool { return r == nil || len(r.names) == 0 }
 
 // Names returns the --dns-name suffixes in the order given, normalised.

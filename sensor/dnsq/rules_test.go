@@ -31,6 +31,7 @@ func TestNewRulesErrors(t *testing.T) {
 		{names: []string{"corp/example"}, option: "--dns-name", value: "corp/example", reason: `'/' not allowed`},
 		{names: []string{"10.0.0.1"}, option: "--dns-name", value: "10.0.0.1", reason: "all digits"},
 		{names: []string{"ok.example"}, nevers: []string{"x..y"}, option: "--dns-never", value: "x..y", reason: "empty label"},
+		{nevers: []string{"www.corp.example"}, option: "--dns-never", value: "www.corp.example", reason: "no effect without --dns-name"},
 		{names: []string{"corp.example"}, nevers: []string{"CORP.example."}, option: "--dns-never", value: "CORP.example.", reason: "also given to --dns-name"},
 		{names: []string{"corp.example", "a.example,corp.example"}, nevers: []string{"x.example,corp.example"}, option: "--dns-never", value: "corp.example", reason: "also given to --dns-name"},
 	}
@@ -76,15 +77,11 @@ func TestNewRulesAccepts(t *testing.T) {
 
 func TestEmpty(t *testing.T) {
 	var nilRules *Rules
-	onlyNever, err := NewRules(nil, []string{"corp.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	none, err := NewRules(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []*Rules{nilRules, none, onlyNever} {
+	for _, r := range []*Rules{nilRules, none} {
 		if !r.Empty() {
 			t.Errorf("%v: Empty() = false", r)
 		}
