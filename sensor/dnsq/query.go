@@ -29,8 +29,8 @@ type Result uint8
 // holds several messages: the first Matched wins, else the highest below.
 const (
 	// NotDNS: not UDP or TCP with port 53 on either side, or a TCP
-	// segment to port 53 without payload (handshake, bare ACK). Such a
-	// packet passed the kernel filter for -f, or carries no message.
+	// segment without payload (handshake, bare ACK). Such a packet passed
+	// the kernel filter for -f, or carries no message.
 	NotDNS Result = iota
 	// NotQuery: a well-formed message that asks nothing: a response, an
 	// opcode other than QUERY (NOTIFY, UPDATE), or no question. Packets
@@ -150,20 +150,17 @@ func (q Query) Line() string {
 // its first byte and usually reported Malformed.
 func (r *Rules) Inspect(p *sensor.Packet) (Query, Result) {
 	s := sensor.DecodeTransport(p)
-	if !s.HasPorts || s.Proto != protoUDP && s.Proto != protoTCP {
-		return Query{}, NotDNS
-	}
-	if s.DstPort != Port {
-		if s.SrcPort == Port {
-			return Query{}, NotQuery
-		}
+	if !s.HasPorts || s.Proto != protoUDP && s.Proto != protoTCP || s.DstPort != Port && s.SrcPort != Port {
 		return Query{}, NotDNS
 	}
 	payload, whole := s.Payload()
+	if s.Proto == protoTCP && len(payload) == 0 {
+		return Query{}, NotDNS
+	}
+	if s.DstPort != Port {
+		return Query{}, NotQuery // an answer
+	}
 	if s.Proto == protoTCP {
-		if len(payload) == 0 {
-			return Query{}, NotDNS
-		}
 		return r.stream(payload)
 	}
 	// The capture length (OrigLen) or the copy range of an NFLOG rule,

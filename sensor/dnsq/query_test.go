@@ -111,6 +111,7 @@ func TestInspect(t *testing.T) {
 		{"tcp length shorter than a header", tcp4(append([]byte{0, 11}, q...)), Malformed, ""},
 		{"tcp without payload", tcp4(nil), NotDNS, ""},
 		{"tcp from port 53", pkt(bpfc.EN10MB, ether(ipv4(protoTCP, v4B, tcp(53, 40000, withLen(q))))), NotQuery, ""},
+		{"tcp from port 53 without payload", pkt(bpfc.EN10MB, ether(ipv4(protoTCP, v4B, tcp(53, 40000, nil)))), NotDNS, ""},
 
 		{"port 5353", eth4(udp(5353, 5353, q)), NotDNS, ""},
 		{"sctp port 53", pkt(bpfc.EN10MB, ether(ipv4(protoSCTP, v4B, udp(40000, 53, q)))), NotDNS, ""},
