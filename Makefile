@@ -16,7 +16,7 @@ CROSS_CMDS := $(notdir $(wildcard cmd/tuninetd cmd/tuntapd))
 CROSS_TARGETS := amd64 386 arm64 arm/5 arm/7 mips mipsle
 
 # Pure packages whose tests must also pass big-endian under qemu-user.
-MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./core ./cmd/internal/getopt ./cmd/internal/logsink
+MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/internal/getopt ./cmd/internal/logsink ./cmd/internal/config
 MIPS_CMD_TESTS := ^(TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestReportLines|TestWrongFilter|TestCheckCommand)$$
 
 .PHONY: all build test vet unit test-mips cross bench demo clean

@@ -88,12 +88,36 @@ type Summary struct {
 	// one the kernel stripped into metadata, else the first in-frame tag.
 	HasVLAN bool
 	VLANID  uint16
+
+	// payload is the TCP or UDP payload and payloadCut tells that the
+	// IP or UDP length promised more; see Payload.
+	payload    []byte
+	payloadCut bool
+}
+
+// Payload returns the TCP or UDP payload: the bytes after the transport
+// header up to the end the IP and UDP lengths give, as far as they were
+// captured, and whether that is all of it (false when the capture or copy
+// length cut the packet short of those lengths). The bytes alias the
+// decoded packet's Data. They are nil (and whole false) for other
+// protocols, for fragments after the first, and when the transport header
+// was cut off or contradicts itself; empty, not nil, for a complete header
+// with no payload.
+func (s Summary) Payload() (b []byte, whole bool) {
+	return s.payload, s.payload != nil && !s.payloadCut
 }
 
 // Decode parses the link, network and transport headers of p as far as the
 // captured bytes allow. It never panics, whatever the bytes; a nil packet
 // gives the zero Summary.
-func Decode(p *Packet) Summary {
+func Decode(p *Packet) Summary { return decode(p, true) }
+
+// DecodeTransport is Decode without copying the link-layer addresses
+// (SrcMAC and DstMAC stay nil), which makes it allocation-free: for work
+// done on every captured packet, such as reading a payload.
+func DecodeTransport(p *Packet) Summary { return decode(p, false) }
+
+func decode(p *Packet, linkAddrs bool) Summary {
 	var s Summary
 	if p == nil {
 		return s
@@ -113,8 +137,10 @@ func Decode(p *Packet) Summary {
 			return s
 		}
 		s.Link = LinkEthernet
-		s.DstMAC = cloneBytes(d[0:6])
-		s.SrcMAC = cloneBytes(d[6:12])
+		if linkAddrs {
+			s.DstMAC = cloneBytes(d[0:6])
+			s.SrcMAC = cloneBytes(d[6:12])
+		}
 		s.decodeEtherPayload(d, 12)
 	case bpfc.LinuxSLL:
 		if len(d) < sllHeaderLen {
@@ -127,7 +153,9 @@ func Decode(p *Packet) Summary {
 			// addresses are truncated by the kernel.
 			alen = 8
 		}
-		s.SrcMAC = cloneBytes(d[6 : 6+alen])
+		if linkAddrs {
+			s.SrcMAC = cloneBytes(d[6 : 6+alen])
+		}
 		s.decodeEtherPayload(d, 14)
 	}
 	return s
@@ -198,6 +226,7 @@ func (s *Summary) decodeIPv4(d []byte) {
 	if end < hlen {
 		return
 	}
+	s.payloadCut = total > len(d)
 	s.decodePorts(d[hlen:end])
 }
 
@@ -216,6 +245,7 @@ func (s *Summary) decodeIPv6(d []byte) {
 	if end == ipv6HeaderLen && d[6] == protoHopByHop {
 		end = len(d)
 	}
+	s.payloadCut = end > len(d)
 	end = min(end, len(d))
 
 	nh, off := d[6], ipv6HeaderLen
@@ -273,6 +303,26 @@ func (s *Summary) decodePorts(t []byte) {
 	s.SrcPort = binary.BigEndian.Uint16(t[0:2])
 	s.DstPort = binary.BigEndian.Uint16(t[2:4])
 	s.HasPorts = true
+	switch s.Proto {
+	case protoUDP:
+		if len(t) < 8 {
+			return
+		}
+		end := len(t)
+		if ulen := int(binary.BigEndian.Uint16(t[4:6])); ulen >= 8 && ulen < end {
+			end = ulen
+		} else if ulen > end {
+			s.payloadCut = true
+		}
+		s.payload = t[8:end]
+	case protoTCP:
+		if len(t) < 20 {
+			return
+		}
+		if off := int(t[12]>>4) * 4; off >= 20 && off <= len(t) {
+			s.payload = t[off:]
+		}
+	}
 }
 
 func cloneBytes(b []byte) net.HardwareAddr {
