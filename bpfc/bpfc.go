@@ -33,6 +33,7 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Target selects how the program will be run, which changes the code for
@@ -170,22 +171,22 @@ func Validate(prog []bpf.RawInstruction) error {
 		return fmt.Errorf("program has %d instructions, more than the limit of %d", n, MaxInsns)
 	}
 	for i, in := range prog {
-		switch in.Op & 0x07 {
-		case clsLD, clsLDX:
-			if in.Op&0xe0 == mMEM && in.K >= 16 {
+		switch bpfClass(in.Op) {
+		case unix.BPF_LD, unix.BPF_LDX:
+			if bpfMode(in.Op) == unix.BPF_MEM && in.K >= 16 {
 				return fmt.Errorf("insn %d: scratch memory index %d out of range", i, in.K)
 			}
-		case clsST, clsSTX:
+		case unix.BPF_ST, unix.BPF_STX:
 			if in.K >= 16 {
 				return fmt.Errorf("insn %d: scratch memory index %d out of range", i, in.K)
 			}
-		case clsALU:
-			op := in.Op & 0xf0
-			if (op == aluDIV || op == aluMOD) && in.Op&srcX == 0 && in.K == 0 {
+		case unix.BPF_ALU:
+			op := bpfOp(in.Op)
+			if (op == unix.BPF_DIV || op == unix.BPF_MOD) && in.Op&unix.BPF_X == 0 && in.K == 0 {
 				return fmt.Errorf("insn %d: division by zero", i)
 			}
-		case clsJMP:
-			if in.Op&0xf0 == jJA {
+		case unix.BPF_JMP:
+			if bpfOp(in.Op) == unix.BPF_JA {
 				if uint64(i)+1+uint64(in.K) >= uint64(n) {
 					return fmt.Errorf("insn %d: jump past the end", i)
 				}
@@ -194,7 +195,7 @@ func Validate(prog []bpf.RawInstruction) error {
 			}
 		}
 	}
-	if prog[n-1].Op&0x07 != clsRET {
+	if bpfClass(prog[n-1].Op) != unix.BPF_RET {
 		return fmt.Errorf("last instruction is not a return")
 	}
 	return checkMemInit(prog)
@@ -215,14 +216,14 @@ func checkMemInit(prog []bpf.RawInstruction) error {
 			continue
 		}
 		m := valid[i]
-		switch in.Op & 0x07 {
-		case clsST, clsSTX:
+		switch bpfClass(in.Op) {
+		case unix.BPF_ST, unix.BPF_STX:
 			m |= 1 << in.K
-		case clsLD, clsLDX:
-			if in.Op&0xe0 == mMEM && m&(1<<in.K) == 0 {
+		case unix.BPF_LD, unix.BPF_LDX:
+			if bpfMode(in.Op) == unix.BPF_MEM && m&(1<<in.K) == 0 {
 				return fmt.Errorf("insn %d: reads M[%d] before any store on some path", i, in.K)
 			}
-		case clsRET:
+		case unix.BPF_RET:
 			continue
 		}
 		flow := func(j int) {
@@ -231,8 +232,8 @@ func checkMemInit(prog []bpf.RawInstruction) error {
 				seen[j] = true
 			}
 		}
-		if in.Op&0x07 == clsJMP {
-			if in.Op&0xf0 == jJA {
+		if bpfClass(in.Op) == unix.BPF_JMP {
+			if bpfOp(in.Op) == unix.BPF_JA {
 				flow(i + 1 + int(in.K))
 			} else {
 				flow(i + 1 + int(in.Jt))

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 func mustCompile(t *testing.T, expr string, opt Options) []bpf.RawInstruction {
@@ -132,7 +133,7 @@ func TestErrors(t *testing.T) {
 
 func TestEmptyAndAck(t *testing.T) {
 	p := mustCompile(t, "", Options{})
-	if len(p) != 1 || p[0].Op != clsRET|retK || p[0].K != DefaultSnaplen {
+	if len(p) != 1 || p[0].Op != unix.BPF_RET|unix.BPF_K || p[0].K != DefaultSnaplen {
 		t.Errorf("empty filter = %v", p)
 	}
 	p = mustCompile(t, "", Options{Snaplen: 96})
@@ -186,16 +187,16 @@ func TestListing(t *testing.T) {
 		t.Errorf("decimal:\n%q\nwant\n%q", sb.String(), want)
 	}
 	imgs := map[bpf.RawInstruction]string{
-		{Op: clsRET | retK, K: 262144}:          "(000) ret      #262144",
-		{Op: clsMISC | miscTAX}:                 "(000) tax      ",
-		{Op: clsLDX | szB | mMSH, K: 14}:        "(000) ldxb     4*([14]&0xf)",
-		{Op: clsLD | szB | mABS, K: 0xfffff030}: "(000) ldb      [vlanp]",
-		{Op: clsLD | szH | mABS, K: 0xfffff004}: "(000) ldh      [type]",
-		{Op: clsJMP | jJA, K: 1}:                "(000) ja       2",
-		{Op: clsLD | mLEN}:                      "(000) ld       #pktlen",
-		{Op: clsALU | aluADD | srcK, K: 4}:      "(000) add      #4",
-		{Op: clsALU | aluAND | srcK, K: 15}:     "(000) and      #0xf",
-		{Op: clsJMP | jJGT | srcX, Jt: 1}:       "(000) jgt      x                jt 2\tjf 1",
+		{Op: unix.BPF_RET | unix.BPF_K, K: 262144}:                   "(000) ret      #262144",
+		{Op: unix.BPF_MISC | unix.BPF_TAX}:                           "(000) tax      ",
+		{Op: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 14}:        "(000) ldxb     4*([14]&0xf)",
+		{Op: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: 0xfffff030}: "(000) ldb      [vlanp]",
+		{Op: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 0xfffff004}: "(000) ldh      [type]",
+		{Op: unix.BPF_JMP | unix.BPF_JA, K: 1}:                       "(000) ja       2",
+		{Op: unix.BPF_LD | unix.BPF_LEN}:                             "(000) ld       #pktlen",
+		{Op: unix.BPF_ALU | unix.BPF_ADD | unix.BPF_K, K: 4}:         "(000) add      #4",
+		{Op: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 15}:        "(000) and      #0xf",
+		{Op: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_X, Jt: 1}:        "(000) jgt      x                jt 2\tjf 1",
 	}
 	for in, want := range imgs {
 		if got := Image(in, 0); got != want {
@@ -205,14 +206,14 @@ func TestListing(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ret := bpf.RawInstruction{Op: clsRET | retK}
+	ret := bpf.RawInstruction{Op: unix.BPF_RET | unix.BPF_K}
 	bad := map[string][]bpf.RawInstruction{
 		"empty":       nil,
-		"no return":   {{Op: clsLD | mIMM}},
-		"jump past":   {{Op: clsJMP | jJEQ | srcK, Jt: 1}, ret},
-		"ja past":     {{Op: clsJMP | jJA, K: 1}, ret},
-		"mem index":   {{Op: clsST, K: 16}, ret},
-		"div by zero": {{Op: clsALU | aluDIV | srcK}, ret},
+		"no return":   {{Op: unix.BPF_LD | unix.BPF_IMM}},
+		"jump past":   {{Op: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1}, ret},
+		"ja past":     {{Op: unix.BPF_JMP | unix.BPF_JA, K: 1}, ret},
+		"mem index":   {{Op: unix.BPF_ST, K: 16}, ret},
+		"div by zero": {{Op: unix.BPF_ALU | unix.BPF_DIV | unix.BPF_K}, ret},
 		"too long":    make([]bpf.RawInstruction, MaxInsns+1),
 	}
 	for name, p := range bad {
@@ -220,7 +221,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate accepted it", name)
 		}
 	}
-	if err := Validate([]bpf.RawInstruction{{Op: clsJMP | jJEQ | srcK, Jf: 1}, ret, ret}); err != nil {
+	if err := Validate([]bpf.RawInstruction{{Op: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 1}, ret, ret}); err != nil {
 		t.Errorf("valid program rejected: %v", err)
 	}
 }
@@ -513,4 +514,17 @@ func testPackets() (map[LinkType][][]byte, map[string]bool) {
 		truncated[string(p[:len(p)*2/3])] = true
 	}
 	return out, truncated
+}
+
+// The compiler's ancillary loads land where x/net/bpf assembles them.
+func TestAncillaryMatchesXNetBPF(t *testing.T) {
+	for _, e := range []bpf.Extension{bpf.ExtProto, bpf.ExtType, bpf.ExtVLANTag, bpf.ExtVLANTagPresent} {
+		ins, err := bpf.LoadExtension{Num: e}.Assemble()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ancillary(e); got != ins.K {
+			t.Errorf("ancillary(%d) = %#x, x/net/bpf assembles %#x", e, got, ins.K)
+		}
+	}
 }

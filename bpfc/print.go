@@ -6,13 +6,16 @@ import (
 	"strings"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// ancillary names tcpdump prints for Linux SKF_AD_* loads.
-var ancillaryNames = map[uint32]string{
-	0: "proto", 4: "type", 8: "ifidx", 12: "nla", 16: "nlan", 20: "mark", 24: "queue",
-	28: "hatype", 32: "rxhash", 36: "cpu", 44: "vlan_tci", 48: "vlanp", 52: "pay_offset",
-	56: "random", 60: "vlan_tpid",
+// ancillaryNames are the names tcpdump prints for Linux ancillary loads.
+var ancillaryNames = map[bpf.Extension]string{
+	bpf.ExtProto: "proto", bpf.ExtType: "type", bpf.ExtInterfaceIndex: "ifidx",
+	bpf.ExtNetlinkAttr: "nla", bpf.ExtNetlinkAttrNested: "nlan", bpf.ExtMark: "mark",
+	bpf.ExtQueue: "queue", bpf.ExtLinkLayerType: "hatype", bpf.ExtRXHash: "rxhash",
+	bpf.ExtCPUID: "cpu", bpf.ExtVLANTag: "vlan_tci", bpf.ExtVLANTagPresent: "vlanp",
+	bpf.ExtPayloadOffset: "pay_offset", bpf.ExtRand: "random", bpf.ExtVLANProto: "vlan_tpid",
 }
 
 // Image formats instruction n the way tcpdump -d (libpcap's bpf_image) does.
@@ -22,7 +25,7 @@ func Image(in bpf.RawInstruction, n int) string {
 	abs := func(name string) {
 		op = name
 		if k >= skfAdOff {
-			if s, ok := ancillaryNames[k-skfAdOff]; ok {
+			if s, ok := ancillaryNames[bpf.Extension(k-skfAdOff)]; ok {
 				operand = "[" + s + "]"
 				return
 			}
@@ -30,106 +33,106 @@ func Image(in bpf.RawInstruction, n int) string {
 		operand = fmt.Sprintf("[%d]", int32(k))
 	}
 	switch in.Op {
-	case clsRET | retK:
+	case unix.BPF_RET | unix.BPF_K:
 		op, operand = "ret", fmt.Sprintf("#%d", k)
-	case clsRET | retA:
+	case unix.BPF_RET | unix.BPF_A:
 		op, operand = "ret", ""
-	case clsLD | szW | mABS:
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
 		abs("ld")
-	case clsLD | szH | mABS:
+	case unix.BPF_LD | unix.BPF_H | unix.BPF_ABS:
 		abs("ldh")
-	case clsLD | szB | mABS:
+	case unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
 		abs("ldb")
-	case clsLD | szW | mLEN:
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_LEN:
 		op, operand = "ld", "#pktlen"
-	case clsLD | szW | mIND:
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_IND:
 		op, operand = "ld", fmt.Sprintf("[x + %d]", k)
-	case clsLD | szH | mIND:
+	case unix.BPF_LD | unix.BPF_H | unix.BPF_IND:
 		op, operand = "ldh", fmt.Sprintf("[x + %d]", k)
-	case clsLD | szB | mIND:
+	case unix.BPF_LD | unix.BPF_B | unix.BPF_IND:
 		op, operand = "ldb", fmt.Sprintf("[x + %d]", k)
-	case clsLD | mIMM:
+	case unix.BPF_LD | unix.BPF_IMM:
 		op, operand = "ld", fmt.Sprintf("#0x%x", k)
-	case clsLDX | mIMM:
+	case unix.BPF_LDX | unix.BPF_IMM:
 		op, operand = "ldx", fmt.Sprintf("#0x%x", k)
-	case clsLDX | szB | mMSH:
+	case unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH:
 		op, operand = "ldxb", fmt.Sprintf("4*([%d]&0xf)", k)
-	case clsLD | mMEM:
+	case unix.BPF_LD | unix.BPF_MEM:
 		op, operand = "ld", fmt.Sprintf("M[%d]", k)
-	case clsLDX | mMEM:
+	case unix.BPF_LDX | unix.BPF_MEM:
 		op, operand = "ldx", fmt.Sprintf("M[%d]", k)
-	case clsST:
+	case unix.BPF_ST:
 		op, operand = "st", fmt.Sprintf("M[%d]", k)
-	case clsSTX:
+	case unix.BPF_STX:
 		op, operand = "stx", fmt.Sprintf("M[%d]", k)
-	case clsJMP | jJA:
+	case unix.BPF_JMP | unix.BPF_JA:
 		op, operand = "ja", fmt.Sprintf("%d", n+1+int(k))
-	case clsJMP | jJGT | srcK:
+	case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
 		op, operand = "jgt", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJGE | srcK:
+	case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
 		op, operand = "jge", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJEQ | srcK:
+	case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
 		op, operand = "jeq", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJSET | srcK:
+	case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
 		op, operand = "jset", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJGT | srcX:
+	case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_X:
 		op, operand = "jgt", "x"
-	case clsJMP | jJGE | srcX:
+	case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_X:
 		op, operand = "jge", "x"
-	case clsJMP | jJEQ | srcX:
+	case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_X:
 		op, operand = "jeq", "x"
-	case clsJMP | jJSET | srcX:
+	case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_X:
 		op, operand = "jset", "x"
-	case clsALU | aluADD | srcX:
+	case unix.BPF_ALU | unix.BPF_ADD | unix.BPF_X:
 		op, operand = "add", "x"
-	case clsALU | aluSUB | srcX:
+	case unix.BPF_ALU | unix.BPF_SUB | unix.BPF_X:
 		op, operand = "sub", "x"
-	case clsALU | aluMUL | srcX:
+	case unix.BPF_ALU | unix.BPF_MUL | unix.BPF_X:
 		op, operand = "mul", "x"
-	case clsALU | aluDIV | srcX:
+	case unix.BPF_ALU | unix.BPF_DIV | unix.BPF_X:
 		op, operand = "div", "x"
-	case clsALU | aluMOD | srcX:
+	case unix.BPF_ALU | unix.BPF_MOD | unix.BPF_X:
 		op, operand = "mod", "x"
-	case clsALU | aluAND | srcX:
+	case unix.BPF_ALU | unix.BPF_AND | unix.BPF_X:
 		op, operand = "and", "x"
-	case clsALU | aluOR | srcX:
+	case unix.BPF_ALU | unix.BPF_OR | unix.BPF_X:
 		op, operand = "or", "x"
-	case clsALU | aluXOR | srcX:
+	case unix.BPF_ALU | unix.BPF_XOR | unix.BPF_X:
 		op, operand = "xor", "x"
-	case clsALU | aluLSH | srcX:
+	case unix.BPF_ALU | unix.BPF_LSH | unix.BPF_X:
 		op, operand = "lsh", "x"
-	case clsALU | aluRSH | srcX:
+	case unix.BPF_ALU | unix.BPF_RSH | unix.BPF_X:
 		op, operand = "rsh", "x"
-	case clsALU | aluADD | srcK:
+	case unix.BPF_ALU | unix.BPF_ADD | unix.BPF_K:
 		op, operand = "add", fmt.Sprintf("#%d", k)
-	case clsALU | aluSUB | srcK:
+	case unix.BPF_ALU | unix.BPF_SUB | unix.BPF_K:
 		op, operand = "sub", fmt.Sprintf("#%d", k)
-	case clsALU | aluMUL | srcK:
+	case unix.BPF_ALU | unix.BPF_MUL | unix.BPF_K:
 		op, operand = "mul", fmt.Sprintf("#%d", k)
-	case clsALU | aluDIV | srcK:
+	case unix.BPF_ALU | unix.BPF_DIV | unix.BPF_K:
 		op, operand = "div", fmt.Sprintf("#%d", k)
-	case clsALU | aluMOD | srcK:
+	case unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K:
 		op, operand = "mod", fmt.Sprintf("#%d", k)
-	case clsALU | aluAND | srcK:
+	case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
 		op, operand = "and", fmt.Sprintf("#0x%x", k)
-	case clsALU | aluOR | srcK:
+	case unix.BPF_ALU | unix.BPF_OR | unix.BPF_K:
 		op, operand = "or", fmt.Sprintf("#0x%x", k)
-	case clsALU | aluXOR | srcK:
+	case unix.BPF_ALU | unix.BPF_XOR | unix.BPF_K:
 		op, operand = "xor", fmt.Sprintf("#0x%x", k)
-	case clsALU | aluLSH | srcK:
+	case unix.BPF_ALU | unix.BPF_LSH | unix.BPF_K:
 		op, operand = "lsh", fmt.Sprintf("#%d", k)
-	case clsALU | aluRSH | srcK:
+	case unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K:
 		op, operand = "rsh", fmt.Sprintf("#%d", k)
-	case clsALU | aluNEG:
+	case unix.BPF_ALU | unix.BPF_NEG:
 		op, operand = "neg", ""
-	case clsMISC | miscTAX:
+	case unix.BPF_MISC | unix.BPF_TAX:
 		op, operand = "tax", ""
-	case clsMISC | miscTXA:
+	case unix.BPF_MISC | unix.BPF_TXA:
 		op, operand = "txa", ""
 	default:
 		op, operand = "unimp", fmt.Sprintf("0x%x", in.Op)
 	}
-	if in.Op&0x07 == clsJMP && in.Op&0xf0 != jJA {
+	if bpfClass(in.Op) == unix.BPF_JMP && bpfOp(in.Op) != unix.BPF_JA {
 		return fmt.Sprintf("(%03d) %-8s %-16s jt %d\tjf %d", n, op, operand, n+1+int(in.Jt), n+1+int(in.Jf))
 	}
 	return fmt.Sprintf("(%03d) %-8s %s", n, op, operand)
