@@ -114,7 +114,7 @@ func (f *Filter) Compile(opt Options) (prog []bpf.RawInstruction, err error) {
 	switch opt.LinkType {
 	case EN10MB, RAW, LinuxSLL:
 	default:
-		return nil, &Error{Line: 1, Col: 1, Msg: fmt.Sprintf("link type %s is not supported", opt.LinkType)}
+		return nil, wholeErr("link type %s is not supported", opt.LinkType)
 	}
 	var src string
 	var root node
@@ -135,15 +135,15 @@ func (f *Filter) Compile(opt Options) (prog []bpf.RawInstruction, err error) {
 	if !opt.NoOptimize {
 		entry = optimize(entry)
 		if entry.ret && entry.k == 0 {
-			return nil, &Error{Line: 1, Col: 1, Msg: "expression rejects all packets"}
+			return nil, rejectsAllError(src, root, opt)
 		}
 	}
 	prog, lerr := linearize(entry)
 	if lerr != nil {
-		return nil, &Error{Line: 1, Col: 1, Msg: lerr.Error()}
+		return nil, wholeErr("%v", lerr)
 	}
 	if verr := Validate(prog); verr != nil {
-		return nil, &Error{Line: 1, Col: 1, Msg: "internal error: " + verr.Error()}
+		return nil, wholeErr("internal error: %v", verr)
 	}
 	return prog, nil
 }

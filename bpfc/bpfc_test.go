@@ -104,7 +104,7 @@ func TestErrors(t *testing.T) {
 		{"tcp)", 0, Live, `bpfc: 1:4: unbalanced ")"`},
 		{"tcp udp", 0, Live, `bpfc: 1:5: expected "and", "or" or end of expression, found "udp"`},
 		{"vlan 5000", 0, Live, "bpfc: 1:1: VLAN tag 5000 greater than maximum 4095"},
-		{"ip host 10.0.0.1 and ip6", 0, Live, "bpfc: 1:1: expression rejects all packets"},
+		{"ip host 10.0.0.1 and ip6", 0, Live, `bpfc: 1:18: expression rejects all packets: no packet matches both sides of "and"`},
 		{"ether host 02:00:00:00:00:01", RAW, Live, "bpfc: 1:12: ethernet addresses are not supported on link type RAW (raw IP)"},
 		{"ether src 02:00:00:00:00:01", LinuxSLL, Live, "bpfc: 1:11: ethernet addresses are not supported on link type LINUX_SLL (Linux cooked)"},
 		{"vlan", RAW, Live, "bpfc: 1:1: no VLAN support for link type RAW (raw IP)"},
@@ -525,6 +525,62 @@ func TestAncillaryMatchesXNetBPF(t *testing.T) {
 		}
 		if got := ancillary(e); got != ins.K {
 			t.Errorf("ancillary(%d) = %#x, x/net/bpf assembles %#x", e, got, ins.K)
+		}
+	}
+}
+
+// Errors point at the token that is wrong, say what was expected there,
+// and draw a caret under it.
+func TestErrorCaret(t *testing.T) {
+	cases := []struct {
+		expr  string
+		lt    LinkType
+		want  string
+		caret string
+	}{
+		{"ether host zz:zz", 0,
+			`bpfc: 1:12: expected an Ethernet address (xx:xx:xx:xx:xx:xx) after "ether host", found "zz:zz"`,
+			"ether host zz:zz\n           ^~~~~"},
+		{"(ether src 1:2:3)", 0,
+			`bpfc: 1:12: expected an Ethernet address (xx:xx:xx:xx:xx:xx) after "ether src", found "1:2:3"`,
+			"(ether src 1:2:3)\n           ^~~~~"},
+		{"portrange 10-", 0,
+			`bpfc: 1:11: expected a port range (N-M) after "portrange", found "10-"`,
+			"portrange 10-\n          ^~~"},
+		{"tcp port 80-", 0,
+			`bpfc: 1:10: expected a port number or name after "tcp port", found "80-"`,
+			"tcp port 80-\n         ^~~"},
+		{"net 10.0.0.0/33", 0,
+			`bpfc: 1:14: expected an IPv4 mask length of 0 to 32 after "/", found 33`,
+			"net 10.0.0.0/33\n             ^~"},
+		{"net ::/129", 0,
+			`bpfc: 1:8: expected an IPv6 mask length of 0 to 128 after "/", found 129`,
+			"net ::/129\n       ^~~"},
+		{"tcp and udp", 0,
+			`bpfc: 1:5: expression rejects all packets: no packet matches both sides of "and"`,
+			"tcp and udp\n    ^~~"},
+		{"port 53 and (tcp && udp)", 0,
+			`bpfc: 1:18: expression rejects all packets: no packet matches both sides of "&&"`,
+			"port 53 and (tcp && udp)\n                 ^~"},
+		{"arp", RAW, "bpfc: 1:1: expression rejects all packets", "arp\n^~~"},
+		{"tcp\n\tand port", 0,
+			`bpfc: 2:10: expected a port number or name after "port", found end of expression`,
+			"\tand port\n\t        ^"},
+		{"tcp $ 1", 0, `bpfc: 1:5: unexpected character "$"`, "tcp $ 1\n    ^"},
+		{"tcp", LinkType(9999), "bpfc: link type DLT(9999) is not supported", ""},
+	}
+	for _, c := range cases {
+		_, err := Compile(c.expr, Options{LinkType: c.lt})
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("Compile(%q): error %v, want an *Error", c.expr, err)
+			continue
+		}
+		if err.Error() != c.want {
+			t.Errorf("Compile(%q):\n got %s\nwant %s", c.expr, err, c.want)
+		}
+		if got := e.Caret(c.expr); got != c.caret {
+			t.Errorf("Caret(%q):\n got %q\nwant %q", c.expr, got, c.caret)
 		}
 	}
 }

@@ -87,7 +87,7 @@ type gen struct {
 }
 
 func (g *gen) fail(format string, args ...any) {
-	panic(genError{errAt(g.src, g.at, format, args...)})
+	panic(genError{errAt(g.src, g.at, wordLen(g.src, g.at), format, args...)})
 }
 
 func newGen(src string, opt Options) *gen {

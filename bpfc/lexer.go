@@ -113,7 +113,7 @@ func lex(src string) ([]token, error) {
 				j++
 			}
 			if j == i+1 {
-				return nil, errAt(src, pos(i), "expected a name after '\\'")
+				return nil, errAt(src, pos(i), 1, "expected a name after '\\'")
 			}
 			toks = append(toks, token{kind: tID, text: src[i+1 : j], pos: pos(i), end: pos(j)})
 			i = j
@@ -145,7 +145,7 @@ func lex(src string) ([]token, error) {
 			i++
 			continue
 		}
-		return nil, errAt(src, pos(start), "unexpected character %q", string(c))
+		return nil, errAt(src, pos(start), 1, "unexpected character %q", string(c))
 	next:
 	}
 }
@@ -237,7 +237,7 @@ func lexWord(src string, i int) (token, error) {
 	}
 	best := max(idLen, numLen, hidLen, addrLen, macLen)
 	if best == 0 {
-		return token{}, errAt(src, pos(i), "unexpected character %q", string(src[i]))
+		return token{}, errAt(src, pos(i), 1, "unexpected character %q", string(src[i]))
 	}
 	p := pos(i)
 	e := pos(i + best)
@@ -252,7 +252,7 @@ func lexWord(src string, i int) (token, error) {
 	case numLen == best:
 		v, err := parseNum(text)
 		if err != nil {
-			return token{}, errAt(src, p, "%v", err)
+			return token{}, errAt(src, p, best, "%v", err)
 		}
 		return token{kind: tNum, text: text, num: v, pos: p, end: e}, nil
 	case hidLen == best:

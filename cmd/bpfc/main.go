@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -89,6 +90,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prog, err := bpfc.Compile(expr, opt)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		var be *bpfc.Error
+		if errors.As(err, &be) && be.Caret(expr) != "" {
+			fmt.Fprintln(stderr, be.Caret(expr))
+		}
 		return 1
 	}
 	if err := bpfc.Fprint(stdout, prog, format); err != nil {
