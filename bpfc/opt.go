@@ -933,71 +933,135 @@ func (o *optimizer) pullup(b *block, isOr bool) bool {
 	if b.ret {
 		return false
 	}
-	bi := b.opt
-	if len(bi.preds) == 0 {
-		return false
-	}
-	val := bi.preds[0].opt.exit[atomA]
+	val := entryValue(b)
 	if val == 0 {
 		return false
 	}
-	for _, p := range bi.preds[1:] {
+	ch := chain{isOr}
+	prev, diff, prevS, pull, ok := ch.find(b, val)
+	if !ok {
+		return false
+	}
+	newPreds := b.opt.preds
+	if prev != nil {
+		newPreds = []*block{prev}
+	}
+	if !canPull(pull, prevS, newPreds, val) {
+		return false
+	}
+	after := ch.next(pull)
+	if after.opt.liveIn.has(atomA) && prevS.opt.exit[atomA] != val {
+		return false
+	}
+	ch.setNext(prevS, after)
+	ch.setNext(pull, diff)
+	if prev != nil {
+		ch.setNext(prev, pull)
+		return true
+	}
+	for _, p := range b.opt.preds {
+		if p.jt == b {
+			p.jt = pull
+		}
+		if p.jf == b {
+			p.jf = pull
+		}
+	}
+	if o.root == b {
+		o.root = pull
+	}
+	return true
+}
+
+// entryValue is the value number of A on entry to b when every
+// predecessor agrees on it, else 0.
+func entryValue(b *block) int {
+	preds := b.opt.preds
+	if len(preds) == 0 {
+		return 0
+	}
+	val := preds[0].opt.exit[atomA]
+	for _, p := range preds[1:] {
 		if p.opt.exit[atomA] != val {
-			return false
+			return 0
 		}
 	}
-	next := func(x *block) *block {
-		if isOr {
-			return x.jf
-		}
-		return x.jt
-	}
-	same := func(x *block) *block {
-		if isOr {
-			return x.jt
-		}
+	return val
+}
+
+// chain is the direction of a pullup chain: in an "or" chain the false
+// edges link the tests and the true edges share the outcome; an "and"
+// chain is the mirror image.
+type chain struct{ isOr bool }
+
+// next is the edge that continues the chain.
+func (c chain) next(x *block) *block {
+	if c.isOr {
 		return x.jf
 	}
-	setNext := func(x, to *block) {
-		if isOr {
-			x.jf = to
-		} else {
-			x.jt = to
-		}
+	return x.jt
+}
+
+// same is the edge every test of the chain shares.
+func (c chain) same(x *block) *block {
+	if c.isOr {
+		return x.jt
 	}
-	t := same(b)
-	var prev *block
+	return x.jf
+}
+
+func (c chain) setNext(x, to *block) {
+	if c.isOr {
+		x.jf = to
+	} else {
+		x.jt = to
+	}
+}
+
+// link reports whether x continues a chain whose shared outcome is t.
+// Every block but the first (b) must have a single predecessor.
+func (c chain) link(x, t, b *block) bool {
+	return !x.ret && c.same(x) == t && x.jt != x.jf && (x == b || len(x.opt.preds) == 1)
+}
+
+// find walks the chain from b: past the tests that leave A at val (the
+// last is prev, nil when there are none), to diff, the first that
+// changes it, and on to pull, the next test that computes val again;
+// prevS precedes pull.
+func (c chain) find(b *block, val int) (prev, diff, prevS, pull *block, ok bool) {
+	t := c.same(b)
 	cur := b
 	for {
-		if cur.ret || same(cur) != t || cur.jt == cur.jf || cur != b && len(cur.opt.preds) != 1 {
-			return false
+		if !c.link(cur, t, b) {
+			return nil, nil, nil, nil, false
 		}
 		if cur.opt.exit[atomA] != val {
 			break
 		}
 		prev = cur
-		cur = next(cur)
+		cur = c.next(cur)
 	}
-	diff := cur
-	prevS := diff
-	s := next(diff)
+	diff, prevS = cur, cur
+	s := c.next(diff)
 	for {
-		if s.ret || same(s) != t || s.jt == s.jf || len(s.opt.preds) != 1 {
-			return false
+		if !c.link(s, t, nil) {
+			return nil, nil, nil, nil, false
 		}
 		if s.opt.exit[atomA] == val {
 			break
 		}
 		prevS = s
-		s = next(s)
+		s = c.next(s)
 	}
-	pull := s
+	return prev, diff, prevS, s, true
+}
+
+// canPull reports whether pull may move up to follow newPreds: its
+// statements write only A, it does not read A, and every other register
+// it reads holds the same value there as after prevS.
+func canPull(pull, prevS *block, newPreds []*block, val int) bool {
 	if pull.inner || pull.code&unix.BPF_X != 0 {
 		return false
-	}
-	newPreds := bi.preds
-	if prev != nil {
-		newPreds = []*block{prev}
 	}
 	for _, st := range pull.stmts {
 		if _, d := stmtAtoms(st); d != 1<<atomA {
@@ -1007,7 +1071,6 @@ func (o *optimizer) pullup(b *block, isOr bool) bool {
 	if pull.opt.use.has(atomA) {
 		return false
 	}
-	// other registers pull reads must hold the same values where it goes
 	for a := 0; a < nAtoms; a++ {
 		if a == atomA || !pull.opt.use.has(a) {
 			continue
@@ -1021,27 +1084,6 @@ func (o *optimizer) pullup(b *block, isOr bool) bool {
 				return false
 			}
 		}
-	}
-	after := next(pull)
-	if after.opt.liveIn.has(atomA) && prevS.opt.exit[atomA] != val {
-		return false
-	}
-	setNext(prevS, after)
-	setNext(pull, diff)
-	if prev == nil {
-		for _, p := range bi.preds {
-			if p.jt == b {
-				p.jt = pull
-			}
-			if p.jf == b {
-				p.jf = pull
-			}
-		}
-		if o.root == b {
-			o.root = pull
-		}
-	} else {
-		setNext(prev, pull)
 	}
 	return true
 }

@@ -20,122 +20,155 @@ var ancillaryNames = map[bpf.Extension]string{
 
 // Image formats instruction n the way tcpdump -d (libpcap's bpf_image) does.
 func Image(in bpf.RawInstruction, n int) string {
-	var op, operand string
-	k := in.K
-	abs := func(name string) {
-		op = name
-		if k >= skfAdOff {
-			if s, ok := ancillaryNames[bpf.Extension(k-skfAdOff)]; ok {
-				operand = "[" + s + "]"
-				return
-			}
-		}
-		operand = fmt.Sprintf("[%d]", int32(k))
-	}
-	switch in.Op {
-	case unix.BPF_RET | unix.BPF_K:
-		op, operand = "ret", fmt.Sprintf("#%d", k)
-	case unix.BPF_RET | unix.BPF_A:
-		op, operand = "ret", ""
-	case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
-		abs("ld")
-	case unix.BPF_LD | unix.BPF_H | unix.BPF_ABS:
-		abs("ldh")
-	case unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
-		abs("ldb")
-	case unix.BPF_LD | unix.BPF_W | unix.BPF_LEN:
-		op, operand = "ld", "#pktlen"
-	case unix.BPF_LD | unix.BPF_W | unix.BPF_IND:
-		op, operand = "ld", fmt.Sprintf("[x + %d]", k)
-	case unix.BPF_LD | unix.BPF_H | unix.BPF_IND:
-		op, operand = "ldh", fmt.Sprintf("[x + %d]", k)
-	case unix.BPF_LD | unix.BPF_B | unix.BPF_IND:
-		op, operand = "ldb", fmt.Sprintf("[x + %d]", k)
-	case unix.BPF_LD | unix.BPF_IMM:
-		op, operand = "ld", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_LDX | unix.BPF_IMM:
-		op, operand = "ldx", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH:
-		op, operand = "ldxb", fmt.Sprintf("4*([%d]&0xf)", k)
-	case unix.BPF_LD | unix.BPF_MEM:
-		op, operand = "ld", fmt.Sprintf("M[%d]", k)
-	case unix.BPF_LDX | unix.BPF_MEM:
-		op, operand = "ldx", fmt.Sprintf("M[%d]", k)
-	case unix.BPF_ST:
-		op, operand = "st", fmt.Sprintf("M[%d]", k)
-	case unix.BPF_STX:
-		op, operand = "stx", fmt.Sprintf("M[%d]", k)
-	case unix.BPF_JMP | unix.BPF_JA:
-		op, operand = "ja", fmt.Sprintf("%d", n+1+int(k))
-	case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
-		op, operand = "jgt", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
-		op, operand = "jge", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
-		op, operand = "jeq", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
-		op, operand = "jset", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_X:
-		op, operand = "jgt", "x"
-	case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_X:
-		op, operand = "jge", "x"
-	case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_X:
-		op, operand = "jeq", "x"
-	case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_X:
-		op, operand = "jset", "x"
-	case unix.BPF_ALU | unix.BPF_ADD | unix.BPF_X:
-		op, operand = "add", "x"
-	case unix.BPF_ALU | unix.BPF_SUB | unix.BPF_X:
-		op, operand = "sub", "x"
-	case unix.BPF_ALU | unix.BPF_MUL | unix.BPF_X:
-		op, operand = "mul", "x"
-	case unix.BPF_ALU | unix.BPF_DIV | unix.BPF_X:
-		op, operand = "div", "x"
-	case unix.BPF_ALU | unix.BPF_MOD | unix.BPF_X:
-		op, operand = "mod", "x"
-	case unix.BPF_ALU | unix.BPF_AND | unix.BPF_X:
-		op, operand = "and", "x"
-	case unix.BPF_ALU | unix.BPF_OR | unix.BPF_X:
-		op, operand = "or", "x"
-	case unix.BPF_ALU | unix.BPF_XOR | unix.BPF_X:
-		op, operand = "xor", "x"
-	case unix.BPF_ALU | unix.BPF_LSH | unix.BPF_X:
-		op, operand = "lsh", "x"
-	case unix.BPF_ALU | unix.BPF_RSH | unix.BPF_X:
-		op, operand = "rsh", "x"
-	case unix.BPF_ALU | unix.BPF_ADD | unix.BPF_K:
-		op, operand = "add", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_SUB | unix.BPF_K:
-		op, operand = "sub", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_MUL | unix.BPF_K:
-		op, operand = "mul", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_DIV | unix.BPF_K:
-		op, operand = "div", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K:
-		op, operand = "mod", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
-		op, operand = "and", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_ALU | unix.BPF_OR | unix.BPF_K:
-		op, operand = "or", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_ALU | unix.BPF_XOR | unix.BPF_K:
-		op, operand = "xor", fmt.Sprintf("#0x%x", k)
-	case unix.BPF_ALU | unix.BPF_LSH | unix.BPF_K:
-		op, operand = "lsh", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K:
-		op, operand = "rsh", fmt.Sprintf("#%d", k)
-	case unix.BPF_ALU | unix.BPF_NEG:
-		op, operand = "neg", ""
-	case unix.BPF_MISC | unix.BPF_TAX:
-		op, operand = "tax", ""
-	case unix.BPF_MISC | unix.BPF_TXA:
-		op, operand = "txa", ""
-	default:
+	op, operand := mnemonic(in, n)
+	if op == "" {
 		op, operand = "unimp", fmt.Sprintf("0x%x", in.Op)
 	}
 	if bpfClass(in.Op) == unix.BPF_JMP && bpfOp(in.Op) != unix.BPF_JA {
 		return fmt.Sprintf("(%03d) %-8s %-16s jt %d\tjf %d", n, op, operand, n+1+int(in.Jt), n+1+int(in.Jf))
 	}
 	return fmt.Sprintf("(%03d) %-8s %s", n, op, operand)
+}
+
+// mnemonic returns the name and operand tcpdump prints for instruction n,
+// or "" for an opcode it prints as unimp.
+func mnemonic(in bpf.RawInstruction, n int) (op, operand string) {
+	switch in.Op {
+	case unix.BPF_RET | unix.BPF_K:
+		return "ret", fmt.Sprintf("#%d", in.K)
+	case unix.BPF_RET | unix.BPF_A:
+		return "ret", ""
+	case unix.BPF_MISC | unix.BPF_TAX:
+		return "tax", ""
+	case unix.BPF_MISC | unix.BPF_TXA:
+		return "txa", ""
+	case unix.BPF_JMP | unix.BPF_JA:
+		return "ja", fmt.Sprintf("%d", n+1+int(in.K))
+	case unix.BPF_ALU | unix.BPF_NEG:
+		return "neg", ""
+	}
+	switch bpfClass(in.Op) {
+	case unix.BPF_ALU:
+		return aluMnemonic(in)
+	case unix.BPF_JMP:
+		return jumpMnemonic(in)
+	}
+	return loadMnemonic(in)
+}
+
+// loadMnemonic covers loads and stores.
+func loadMnemonic(in bpf.RawInstruction) (op, operand string) {
+	k := in.K
+	switch in.Op {
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+		return "ld", absOperand(k)
+	case unix.BPF_LD | unix.BPF_H | unix.BPF_ABS:
+		return "ldh", absOperand(k)
+	case unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
+		return "ldb", absOperand(k)
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_LEN:
+		return "ld", "#pktlen"
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_IND:
+		return "ld", fmt.Sprintf("[x + %d]", k)
+	case unix.BPF_LD | unix.BPF_H | unix.BPF_IND:
+		return "ldh", fmt.Sprintf("[x + %d]", k)
+	case unix.BPF_LD | unix.BPF_B | unix.BPF_IND:
+		return "ldb", fmt.Sprintf("[x + %d]", k)
+	case unix.BPF_LD | unix.BPF_IMM:
+		return "ld", fmt.Sprintf("#0x%x", k)
+	case unix.BPF_LDX | unix.BPF_IMM:
+		return "ldx", fmt.Sprintf("#0x%x", k)
+	case unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH:
+		return "ldxb", fmt.Sprintf("4*([%d]&0xf)", k)
+	case unix.BPF_LD | unix.BPF_MEM:
+		return "ld", fmt.Sprintf("M[%d]", k)
+	case unix.BPF_LDX | unix.BPF_MEM:
+		return "ldx", fmt.Sprintf("M[%d]", k)
+	case unix.BPF_ST:
+		return "st", fmt.Sprintf("M[%d]", k)
+	case unix.BPF_STX:
+		return "stx", fmt.Sprintf("M[%d]", k)
+	}
+	return "", ""
+}
+
+// absOperand names an absolute load's offset, ancillary ones by name.
+func absOperand(k uint32) string {
+	if k >= skfAdOff {
+		if s, ok := ancillaryNames[bpf.Extension(k-skfAdOff)]; ok {
+			return "[" + s + "]"
+		}
+	}
+	return fmt.Sprintf("[%d]", int32(k))
+}
+
+// aluMnemonic covers the binary ALU operations: "x" for the X register,
+// else the constant in decimal, or in hexadecimal for bitwise operations.
+func aluMnemonic(in bpf.RawInstruction) (op, operand string) {
+	hex := false
+	switch bpfOp(in.Op) {
+	case unix.BPF_ADD:
+		op = "add"
+	case unix.BPF_SUB:
+		op = "sub"
+	case unix.BPF_MUL:
+		op = "mul"
+	case unix.BPF_DIV:
+		op = "div"
+	case unix.BPF_MOD:
+		op = "mod"
+	case unix.BPF_LSH:
+		op = "lsh"
+	case unix.BPF_RSH:
+		op = "rsh"
+	case unix.BPF_AND:
+		op, hex = "and", true
+	case unix.BPF_OR:
+		op, hex = "or", true
+	case unix.BPF_XOR:
+		op, hex = "xor", true
+	default:
+		return "", ""
+	}
+	if operand = constOrX(in, hex); operand == "" {
+		return "", ""
+	}
+	return op, operand
+}
+
+// jumpMnemonic covers the conditional jumps.
+func jumpMnemonic(in bpf.RawInstruction) (op, operand string) {
+	switch bpfOp(in.Op) {
+	case unix.BPF_JGT:
+		op = "jgt"
+	case unix.BPF_JGE:
+		op = "jge"
+	case unix.BPF_JEQ:
+		op = "jeq"
+	case unix.BPF_JSET:
+		op = "jset"
+	default:
+		return "", ""
+	}
+	if operand = constOrX(in, true); operand == "" {
+		return "", ""
+	}
+	return op, operand
+}
+
+// constOrX is the operand of an ALU or jump instruction: "x", or k in
+// hexadecimal or decimal. Opcodes with bits outside class, operation and
+// source yield "".
+func constOrX(in bpf.RawInstruction, hex bool) string {
+	switch {
+	case in.Op&^(0x07|0xf0) == unix.BPF_X:
+		return "x"
+	case in.Op&^(0x07|0xf0) != unix.BPF_K:
+		return ""
+	case hex:
+		return fmt.Sprintf("#0x%x", in.K)
+	}
+	return fmt.Sprintf("#%d", in.K)
 }
 
 // Format selects a listing format.

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,8 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prog, err := bpfc.Compile(expr, opt)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		var be *bpfc.Error
-		if errors.As(err, &be) && be.Caret(expr) != "" {
+		if be, ok := err.(*bpfc.Error); ok && be.Caret(expr) != "" {
 			fmt.Fprintln(stderr, be.Caret(expr))
 		}
 		return 1
