@@ -49,9 +49,9 @@ func mnemonic(in bpf.RawInstruction, n int) (op, operand string) {
 	}
 	switch bpfClass(in.Op) {
 	case unix.BPF_ALU:
-		return aluMnemonic(in)
+		return binaryMnemonic(in, aluOps)
 	case unix.BPF_JMP:
-		return jumpMnemonic(in)
+		return binaryMnemonic(in, jumpOps)
 	}
 	return loadMnemonic(in)
 }
@@ -102,58 +102,39 @@ func absOperand(k uint32) string {
 	return fmt.Sprintf("[%d]", int32(k))
 }
 
-// aluMnemonic covers the binary ALU operations: "x" for the X register,
-// else the constant in decimal, or in hexadecimal for bitwise operations.
-func aluMnemonic(in bpf.RawInstruction) (op, operand string) {
-	hex := false
-	switch bpfOp(in.Op) {
-	case unix.BPF_ADD:
-		op = "add"
-	case unix.BPF_SUB:
-		op = "sub"
-	case unix.BPF_MUL:
-		op = "mul"
-	case unix.BPF_DIV:
-		op = "div"
-	case unix.BPF_MOD:
-		op = "mod"
-	case unix.BPF_LSH:
-		op = "lsh"
-	case unix.BPF_RSH:
-		op = "rsh"
-	case unix.BPF_AND:
-		op, hex = "and", true
-	case unix.BPF_OR:
-		op, hex = "or", true
-	case unix.BPF_XOR:
-		op, hex = "xor", true
-	default:
-		return "", ""
-	}
-	if operand = constOrX(in, hex); operand == "" {
-		return "", ""
-	}
-	return op, operand
+// opName is how tcpdump prints one ALU or jump operation; hex selects a
+// hexadecimal constant operand.
+type opName struct {
+	op   uint16
+	name string
+	hex  bool
 }
 
-// jumpMnemonic covers the conditional jumps.
-func jumpMnemonic(in bpf.RawInstruction) (op, operand string) {
-	switch bpfOp(in.Op) {
-	case unix.BPF_JGT:
-		op = "jgt"
-	case unix.BPF_JGE:
-		op = "jge"
-	case unix.BPF_JEQ:
-		op = "jeq"
-	case unix.BPF_JSET:
-		op = "jset"
-	default:
-		return "", ""
+var (
+	aluOps = []opName{
+		{unix.BPF_ADD, "add", false}, {unix.BPF_SUB, "sub", false}, {unix.BPF_MUL, "mul", false},
+		{unix.BPF_DIV, "div", false}, {unix.BPF_MOD, "mod", false}, {unix.BPF_LSH, "lsh", false},
+		{unix.BPF_RSH, "rsh", false}, {unix.BPF_AND, "and", true}, {unix.BPF_OR, "or", true},
+		{unix.BPF_XOR, "xor", true},
 	}
-	if operand = constOrX(in, true); operand == "" {
-		return "", ""
+	jumpOps = []opName{
+		{unix.BPF_JGT, "jgt", true}, {unix.BPF_JGE, "jge", true}, {unix.BPF_JEQ, "jeq", true},
+		{unix.BPF_JSET, "jset", true},
 	}
-	return op, operand
+)
+
+// binaryMnemonic names an ALU operation or conditional jump (ops is
+// aluOps or jumpOps) and formats its operand.
+func binaryMnemonic(in bpf.RawInstruction, ops []opName) (op, operand string) {
+	for _, o := range ops {
+		if bpfOp(in.Op) == o.op {
+			if operand = constOrX(in, o.hex); operand != "" {
+				return o.name, operand
+			}
+			break
+		}
+	}
+	return "", ""
 }
 
 // constOrX is the operand of an ALU or jump instruction: "x", or k in
