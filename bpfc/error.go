@@ -51,9 +51,8 @@ func (e *Error) Caret(expr string) string {
 		}
 	}
 	b.WriteByte('^')
-	width := utf8.RuneCountInString(line[start:min(start+e.Len, len(line))])
-	if width > 1 {
-		b.WriteString(strings.Repeat("~", width-1))
+	for range utf8.RuneCountInString(line[start:min(start+e.Len, len(line))]) - 1 {
+		b.WriteByte('~')
 	}
 	return b.String()
 }

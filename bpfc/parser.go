@@ -1,9 +1,6 @@
 package bpfc
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // parser is a backtracking recursive-descent parser for libpcap's grammar.
 // Where libpcap's LALR grammar lets either a term or a bare id follow
@@ -108,20 +105,20 @@ func (p *parser) malformedValue() *Error {
 		last++
 	}
 	start, end := p.toks[first].pos, p.toks[last].end
-	var kw []string // the keywords before the value: "ether host"
-	for j := first - 1; j >= 0 && p.toks[j].kind == tKW && !p.toks[j].isAnd() && !p.toks[j].isOr() && !p.toks[j].isNot(); j-- {
-		kw = append([]string{p.toks[j].text}, kw...)
+	kw := first // the qualifier keywords before the value: "ether host"
+	for kw > 0 && p.toks[kw-1].kind == tKW && !p.toks[kw-1].isAnd() && !p.toks[kw-1].isOr() && !p.toks[kw-1].isNot() {
+		kw--
 	}
-	what, after := "an address, name or number", ""
-	if len(kw) > 0 {
-		what, after = expectedAfter(kw), fmt.Sprintf(" after %q", strings.Join(kw, " "))
+	if kw == first {
+		return errAt(p.src, start, int(end-start), "expected an address, name or number, found %q", p.src[start:end])
 	}
-	return errAt(p.src, start, int(end-start), "expected %s%s, found %q", what, after, p.src[start:end])
+	return errAt(p.src, start, int(end-start), "expected %s after %q, found %q",
+		expectedAfter(p.toks[kw].text, p.toks[first-1].text), p.src[p.toks[kw].pos:p.toks[first-1].end], p.src[start:end])
 }
 
-// expectedAfter names what the qualifier keywords kw expect next.
-func expectedAfter(kw []string) string {
-	last := kw[len(kw)-1]
+// expectedAfter names what a value after the qualifier keywords from
+// first to last expects.
+func expectedAfter(first, last string) string {
 	switch last {
 	case "port":
 		return "a port number or name"
@@ -132,7 +129,7 @@ func expectedAfter(kw []string) string {
 	case "proto", "protochain":
 		return "a protocol number or name"
 	case "host", "src", "dst":
-		if kw[0] == "ether" || kw[0] == "link" {
+		if first == "ether" || first == "link" {
 			return "an Ethernet address (xx:xx:xx:xx:xx:xx)"
 		}
 		return "a host address"
@@ -376,7 +373,7 @@ func (p *parser) headID() (node, qual, *Error) {
 func (p *parser) idAfter(q qual, last token) (node, qual, *Error) {
 	t := p.peek()
 	if !startsID(t) {
-		return nil, q, p.errf(t, "expected %s after %q, found %s", expectedAfter([]string{last.text}), last.text, t.describe())
+		return nil, q, p.errf(t, "expected %s after %q, found %s", expectedAfter(last.text, last.text), last.text, t.describe())
 	}
 	return p.id(q)
 }

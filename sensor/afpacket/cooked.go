@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // ancillaryK is the k of an absolute load of Linux extension e
@@ -28,26 +29,23 @@ func fixCooked(prog []bpf.RawInstruction) ([]bpf.RawInstruction, error) {
 	copy(out, prog)
 	for i := range out {
 		ins := &out[i]
-		var off uint32
 		abs := false
-		switch in := ins.Disassemble().(type) {
-		case bpf.LoadAbsolute:
-			off, abs = in.Off, true
-		case bpf.LoadIndirect:
-			off = in.Off
-		case bpf.LoadMemShift:
-			off = in.Off
+		switch ins.Op {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
+			abs = true
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_IND, unix.BPF_LD | unix.BPF_H | unix.BPF_IND, unix.BPF_LD | unix.BPF_B | unix.BPF_IND,
+			unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH:
 		default:
-			continue // no packet load, or already an ancillary one (bpf.LoadExtension)
+			continue // not a packet load
 		}
 		switch {
-		case off >= ancillaryK(bpf.ExtProto):
-			// a kernel-relative offset already
-		case off >= cookedHdrLen:
+		case ins.K >= ancillaryK(bpf.ExtProto):
+			// an ancillary load or kernel-relative offset already
+		case ins.K >= cookedHdrLen:
 			ins.K -= cookedHdrLen
-		case abs && off == 0:
+		case abs && ins.K == 0:
 			ins.K = ancillaryK(bpf.ExtType)
-		case abs && off == 14:
+		case abs && ins.K == 14:
 			ins.K = ancillaryK(bpf.ExtProto)
 		default:
 			return nil, fmt.Errorf("instruction %d reads byte %d of the cooked (LINUX_SLL) header, which a live capture socket cannot filter on", i, ins.K)
