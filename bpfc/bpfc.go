@@ -27,6 +27,14 @@
 // jumps backwards, which Linux does not load; DECnet addresses, the iso
 // subprotocols (clnp, esis, isis, ...), llc and gateway are not
 // implemented and are reported as errors.
+//
+// Errors are *Error values locating the token that is wrong (or nothing,
+// when the whole expression is at fault); Error.Caret draws the expression
+// with a caret under it. Code that builds filters, such as a port list or
+// "(<user filter>) or udp port 53", composes expression text and passes it
+// to Parse or Compile; parsing the user's part alone first keeps its
+// errors pointing into what the user wrote and guarantees its parentheses
+// balance inside the composition.
 package bpfc
 
 import (
