@@ -202,10 +202,17 @@ func holdDevice(o *options, logger core.Logger) (*tuntap.Holder, error) {
 }
 
 // wrongFilter is the original's message for a filter that does not
-// compile; reason is our compiler's, without its package prefix.
+// compile; reason is our compiler's, without its package prefix. The
+// expression with a caret under the offending token follows on two more
+// lines.
 func wrongFilter(filter string, err error) error {
 	reason := strings.TrimPrefix(err.Error(), "bpfc: ")
-	return fmt.Errorf("Pcap: wrong filter: \"%s\". %s. Abort", filter, strings.TrimSuffix(reason, "."))
+	msg := fmt.Sprintf("Pcap: wrong filter: \"%s\". %s. Abort", filter, strings.TrimSuffix(reason, "."))
+	var be *bpfc.Error
+	if errors.As(err, &be) && be.Caret(filter) != "" {
+		msg += "\n" + be.Caret(filter)
+	}
+	return errors.New(msg)
 }
 
 // capHint names the capability an EPERM most likely lacks.

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tuninetd/tuninetd/bpfc"
 )
 
 func TestReportLines(t *testing.T) {
@@ -38,6 +40,14 @@ func TestWrongFilter(t *testing.T) {
 	want := `Pcap: wrong filter: "port foo". 1:6: expected a port number or name after "port". Abort`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+
+	_, err := bpfc.Compile("ether host zz:zz", bpfc.Options{})
+	got = wrongFilter("ether host zz:zz", err).Error()
+	want = `Pcap: wrong filter: "ether host zz:zz". 1:12: expected an Ethernet address (xx:xx:xx:xx:xx:xx) after "ether host", found "zz:zz". Abort` +
+		"\nether host zz:zz\n           ^~~~~"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
 

@@ -407,8 +407,10 @@ func TestFilterLinkTypeError(t *testing.T) {
 			args = append([]string{"-d"}, args...)
 		}
 		out, code := runBinary(t, ns.Command(binary(t), args...))
+		// The original's line ends in "Abort"; the expression and a caret
+		// under the offending token follow it.
 		if code != 1 || !strings.Contains(out, `Pcap: wrong filter: "ether host 01:02:03:04:05:06". `) ||
-			!strings.HasSuffix(strings.TrimSpace(out), "Abort") || strings.Contains(out, "Success") {
+			!strings.HasSuffix(strings.TrimSpace(out), "Abort\nether host 01:02:03:04:05:06\n           ^~~~~~~~~~~~~~~~~") || strings.Contains(out, "Success") {
 			t.Errorf("-d=%v: exit %d, output %q; want 1 and the wrong filter message", daemon, code, out)
 		}
 	}

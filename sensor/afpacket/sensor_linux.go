@@ -208,7 +208,7 @@ func (s *Sensor) program(lt bpfc.LinkType, cooked, ack bool, snaplen uint32) ([]
 	f := s.filter
 	if f == nil && !ack {
 		// Accept everything: "ret #snaplen".
-		return []bpf.RawInstruction{{Op: 0x06, K: snaplen}}, nil
+		return []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: snaplen}}, nil
 	}
 	if f == nil {
 		var err error

@@ -227,7 +227,9 @@ func (s *packetSocket) bind(ifindex int) error {
 }
 
 // dropAll is the program of a parked socket.
-func dropAll() []bpf.RawInstruction { return []bpf.RawInstruction{{Op: 0x06, K: 0}} }
+func dropAll() []bpf.RawInstruction {
+	return []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: 0}}
+}
 
 // park makes a bound socket capture nothing: its program rejects every
 // packet before anything is copied or queued, at the cost of one BPF
