@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"context"
@@ -22,10 +22,10 @@ import (
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
-// run is the whole program behind main: it returns the exit status.
+// run is the whole program behind Main: it returns the exit status.
 // argv is os.Args; stderr receives the foreground messages.
 func run(argv []string, stderr io.Writer) int {
-	o, st := parseCommandLine(argv, version)
+	o, st := parseCommandLine(argv, versionString())
 	if st != nil {
 		io.WriteString(stderr, st.text)
 		return st.code
@@ -33,6 +33,16 @@ func run(argv []string, stderr io.Writer) int {
 	report := daemon.Child(daemonMarker)
 	if o.daemon && report == nil {
 		return startDaemon(argv, stderr)
+	}
+	if report != nil {
+		// The child starts where the parent ran, so that a relative
+		// --config names the same file for both; everything after it
+		// resolves relative paths against / as before, and no mount
+		// point is kept busy.
+		if err := os.Chdir("/"); err != nil {
+			report.Fail(fmt.Sprintf("Can't change directory to /: %v. Abort", err))
+			return 1
+		}
 	}
 
 	// Catch the signals before anything is opened: a SIGHUP or SIGUSR1
@@ -63,18 +73,38 @@ func run(argv []string, stderr io.Writer) int {
 	if report != nil {
 		report.Ready()
 	}
+	if d.waiting {
+		appeared, err := waitInterface(o, logger, sigs)
+		if err != nil {
+			logger.Printf("%s", err.Error())
+			return 1
+		}
+		if !appeared {
+			return 0
+		}
+		if err := d.openCapture(o, logger); err != nil {
+			logger.Printf("%s", err.Error())
+			return 1
+		}
+	}
 	// Only signals end the loop (or a sensor failing): no other deadline.
-	if err := d.loop.Run(context.Background(), sigs); err != nil {
+	if err := core.NewLoop(d.cfg, d.sensors...).Run(context.Background(), sigs); err != nil {
 		logger.Printf("%v. Abort", err)
 		return 1
 	}
 	return 0
 }
 
-// instance is everything setup opened.
+// instance is everything setup opened and the loop's configuration.
 type instance struct {
-	loop    *core.Loop
+	cfg     core.Config
+	sensors []sensor.Sensor
 	closers []func() error
+	// waiting is set when the -i interface does not exist yet and
+	// --wait-iface asks to wait for it: the capture sensor is opened
+	// (openCapture) once it appears.
+	waiting bool
+	filter  *bpfc.Filter // -f, parsed; compiled when the sensor opens
 }
 
 // close releases what setup opened, last opened first.
@@ -100,7 +130,10 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 	if err := checkCommand(o.command); err != nil {
 		return nil, err
 	}
-	cfg := core.Config{
+	if who := commandWritableBy(o.command); who != "" {
+		logger.Printf("Warning! Executable path %s is writable by %s and runs as root", strings.Fields(o.command)[0], who)
+	}
+	d.cfg = core.Config{
 		Command:    o.command,
 		TTL:        time.Duration(o.ttl) * time.Second,
 		CmdTimeout: o.cmdTimeout,
@@ -115,79 +148,125 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 			return nil, fmt.Errorf("Can't open pcap file for -w: %v. Abort", err)
 		}
 		d.closers = append(d.closers, sf.Close)
-		cfg.Savefile = sf
+		d.cfg.Savefile = sf
 	}
-	if o.iface == "" && o.hasFilter {
-		logger.Printf("Warning! -f applies to the pcap sensor (-i) only, ignored")
-	}
-	if o.iface == "" && o.hasMode {
-		logger.Printf("Warning! -m applies to the pcap sensor (-i) only, ignored")
-	}
-
-	var sensors []sensor.Sensor
-	if o.iface != "" {
-		logger.Printf("Binding to interface %s", o.iface)
-		if o.hasMode {
-			h, err := holdDevice(o, logger)
-			if err != nil {
-				return nil, err
-			}
-			d.closers = append(d.closers, h.Close)
-			cfg.BeforeStart = func() {
-				if err := h.Release(); err != nil {
-					logger.Printf("Warning! %v", err)
-				}
-			}
-			cfg.AfterStop = func() {
-				if err := h.Hold(); err != nil && !errors.Is(err, tuntap.ErrBusy) {
-					logger.Printf("Warning! %v", err)
-				}
-			}
+	warnCaptureOnly(o, logger)
+	// -m creates a missing device, so there is nothing to wait for.
+	if o.iface != "" && o.waitIface && !o.hasMode && !interfaceExists(o.iface) {
+		// The link type is unknown until the interface exists: check
+		// the filter's syntax now, compile it when it appears.
+		if err := d.parseFilter(o); err != nil {
+			return nil, err
 		}
-		var filter *bpfc.Filter
-		if o.hasFilter {
-			if filter, err = bpfc.Parse(o.filter); err != nil {
-				return nil, wrongFilter(o.filter, err)
-			}
+		logger.Printf("Interface %s does not exist yet, waiting for it (--wait-iface)", o.iface)
+		d.waiting = true
+	} else if o.iface != "" {
+		if err := d.openCapture(o, logger); err != nil {
+			return nil, err
 		}
-		s, err := afpacket.Open(afpacket.Config{
-			Interface:     o.iface,
-			Filter:        filter,
-			AckOnly:       o.ackOnly,
-			RingBlocks:    o.ringBlocks,
-			RingBlockSize: o.ringBlockSize,
-			Logf:          logger.Printf,
-		})
-		if err != nil {
-			var be *bpfc.Error
-			if errors.As(err, &be) {
-				return nil, wrongFilter(o.filter, be)
-			}
-			return nil, fmt.Errorf("Pcap: %v%s. Abort", err, capHint(err, "CAP_NET_RAW"))
-		}
-		d.closers = append(d.closers, s.Close)
-		sensors = append(sensors, s)
 	}
 	if o.group >= 0 {
-		logger.Printf("Start listening nflog-group %d", o.group)
-		s, err := nflog.Open(nflog.Config{
-			Group:   uint16(o.group),
-			AckOnly: o.ackOnly,
-			Logf:    logger.Printf,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("NFLOG: %v%s. Abort", err, capHint(err, "CAP_NET_ADMIN"))
+		if err := d.openNFLOG(o, logger); err != nil {
+			return nil, err
 		}
-		d.closers = append(d.closers, s.Close)
-		sensors = append(sensors, s)
 	}
-	d.loop = core.NewLoop(cfg, sensors...)
 	return d, nil
+}
+
+// warnCaptureOnly says which options are ignored without -i.
+func warnCaptureOnly(o *options, logger core.Logger) {
+	if o.iface != "" {
+		return
+	}
+	if o.hasFilter {
+		logger.Printf("Warning! -f applies to the pcap sensor (-i) only, ignored")
+	}
+	if o.hasMode {
+		logger.Printf("Warning! -m applies to the pcap sensor (-i) only, ignored")
+	}
+	if o.waitIface {
+		logger.Printf("Warning! --wait-iface applies to the pcap sensor (-i) only, ignored")
+	}
+}
+
+// openCapture opens the -i sensor (holding the device first for -m) and
+// puts it first among the sensors.
+func (d *instance) openCapture(o *options, logger core.Logger) error {
+	logger.Printf("Binding to interface %s", o.iface)
+	if o.hasMode {
+		h, err := holdDevice(o, logger)
+		if err != nil {
+			return err
+		}
+		d.closers = append(d.closers, h.Close)
+		d.cfg.BeforeStart = func() {
+			if err := h.Release(); err != nil {
+				logger.Printf("Warning! %v", err)
+			}
+		}
+		d.cfg.AfterStop = func() {
+			if err := h.Hold(); err != nil && !errors.Is(err, tuntap.ErrBusy) {
+				logger.Printf("Warning! %v", err)
+			}
+		}
+	}
+	if err := d.parseFilter(o); err != nil {
+		return err
+	}
+	s, err := afpacket.Open(afpacket.Config{
+		Interface:     o.iface,
+		Filter:        d.filter,
+		AckOnly:       o.ackOnly,
+		RingBlocks:    o.ringBlocks,
+		RingBlockSize: o.ringBlockSize,
+		Logf:          logger.Printf,
+	})
+	if err != nil {
+		var be *bpfc.Error
+		if errors.As(err, &be) {
+			return wrongFilter(o.filter, be)
+		}
+		return fmt.Errorf("Pcap: %v%s. Abort", err, capHint(err, "CAP_NET_RAW"))
+	}
+	d.closers = append(d.closers, s.Close)
+	d.sensors = append([]sensor.Sensor{s}, d.sensors...)
+	return nil
+}
+
+// parseFilter parses -f once; the capture sensor compiles it for the
+// interface's link type.
+func (d *instance) parseFilter(o *options) error {
+	if !o.hasFilter || d.filter != nil {
+		return nil
+	}
+	f, err := bpfc.Parse(o.filter)
+	if err != nil {
+		return wrongFilter(o.filter, err)
+	}
+	d.filter = f
+	return nil
+}
+
+// openNFLOG opens the -n sensor.
+func (d *instance) openNFLOG(o *options, logger core.Logger) error {
+	logger.Printf("Start listening nflog-group %d", o.group)
+	s, err := nflog.Open(nflog.Config{
+		Group:   uint16(o.group),
+		AckOnly: o.ackOnly,
+		Logf:    logger.Printf,
+	})
+	if err != nil {
+		return fmt.Errorf("NFLOG: %v%s. Abort", err, capHint(err, "CAP_NET_ADMIN"))
+	}
+	d.closers = append(d.closers, s.Close)
+	d.sensors = append(d.sensors, s)
+	return nil
 }
 
 // holdDevice takes the -i device for -m, so that a tun/tap without its VPN
 // has carrier. A device someone else holds is not an error: the holder
-// logs it and we go on without holding, as issue 5 asks.
+// logs it and we go on without holding: the VPN that holds it is what
+// -m makes room for.
 func holdDevice(o *options, logger core.Logger) (*tuntap.Holder, error) {
 	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: o.iface, Mode: o.mode, Logf: logger.Printf})
 	if err != nil {

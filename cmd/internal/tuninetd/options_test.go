@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"reflect"
@@ -130,13 +130,13 @@ func TestUsageText(t *testing.T) {
 	}
 }
 
-// TestOptionTable keeps optionDefs in step with the original's getopt
+// TestOptionTable keeps optionTable in step with the original's getopt
 // string, letter for letter and in order: the parser's own tests
 // (cmd/internal/getopt) run on a copy of this table.
 func TestOptionTable(t *testing.T) {
 	var short []getopt.Option
 	var long []string
-	for _, o := range optionDefs {
+	for _, o := range optionTable {
 		if o.Short != 0 {
 			short = append(short, getopt.Option{Short: o.Short, HasArg: o.HasArg})
 		}
@@ -147,7 +147,8 @@ func TestOptionTable(t *testing.T) {
 	if want := getopt.Short("i:t:c:f:m:n:w:adhv"); !reflect.DeepEqual(short, want) {
 		t.Errorf("short options %+v, want %+v", short, want)
 	}
-	if want := []string{"help", "version", "cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size"}; !reflect.DeepEqual(long, want) {
+	if want := []string{"interface", "ttl", "command", "filter", "hold", "nflog-group", "write", "ack-only", "daemon", "help", "version",
+		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "config"}; !reflect.DeepEqual(long, want) {
 		t.Errorf("long options %q, want %q", long, want)
 	}
 }

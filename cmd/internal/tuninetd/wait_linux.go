@@ -1,0 +1,111 @@
+package tuninetd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/core"
+)
+
+// interfaceExists reports whether the network interface name exists in
+// our network namespace. A failure to look is reported as existing, so
+// that opening the sensor names the real problem.
+func interfaceExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	var nf netlink.LinkNotFoundError
+	return !errors.As(err, &nf)
+}
+
+// waitInterface waits for the -i interface to appear (--wait-iface),
+// answering signals meanwhile: SIGUSR1 reports the configuration and that
+// we wait, SIGHUP has nothing to stop, SIGTERM and SIGINT end the wait.
+// It returns true once the interface exists, false when a signal asks us
+// to exit (status 0: nothing ran), or an error when we cannot watch. It
+// listens to link notifications, so it costs nothing while nothing
+// changes; a subscription that breaks is made again.
+func waitInterface(o *options, logger core.Logger, sigs <-chan os.Signal) (bool, error) {
+	for {
+		appeared, stop, err := waitLinkOnce(o, logger, sigs)
+		switch {
+		case err != nil && !appeared && !stop && errors.Is(err, errSubscribe):
+			return false, err
+		case stop:
+			return false, nil
+		case appeared:
+			logger.Printf("Interface %s appeared", o.iface)
+			return true, nil
+		case err != nil:
+			logger.Printf("Warning! Link notifications for %s: %v; subscribing again", o.iface, err)
+		}
+	}
+}
+
+// errSubscribe marks a link subscription that could not be made at all.
+var errSubscribe = errors.New("can't watch link notifications")
+
+// waitLinkOnce runs one link subscription (listing the existing links
+// first, so an interface created before it is not missed) until the
+// interface appears, a signal ends the wait, or the subscription fails.
+func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (appeared, stop bool, err error) {
+	updates := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	failed := make(chan error, 1)
+	err = netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			select {
+			case failed <- err:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		// Without notifications we cannot wait, and trying again at
+		// once would spin.
+		return false, false, fmt.Errorf("Can't wait for interface %s: %w: %v. Abort", o.iface, errSubscribe, err)
+	}
+	for {
+		select {
+		case u, ok := <-updates:
+			if !ok {
+				select {
+				case err = <-failed:
+				default:
+					err = errors.New("subscription closed")
+				}
+				return false, false, err
+			}
+			if u.Header.Type == unix.RTM_NEWLINK && u.Link != nil && u.Link.Attrs().Name == o.iface {
+				return true, false, nil
+			}
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGUSR1:
+				logger.Printf("SIGUSR1 caught:")
+				for _, l := range reportLines(o) {
+					logger.Printf("%s", l)
+				}
+				logger.Printf("- current status: waiting for interface %s (--wait-iface)", o.iface)
+			case syscall.SIGHUP:
+				logger.Printf("Warning! Tuninetd is already in standby mode")
+			case syscall.SIGTERM, syscall.SIGINT:
+				logger.Printf("%s caught while waiting for interface %s, exiting", sigName(s), o.iface)
+				return false, true, nil
+			}
+		}
+	}
+}
+
+// sigName is the signal's name as our messages write it.
+func sigName(s os.Signal) string {
+	if s == syscall.SIGINT {
+		return "SIGINT"
+	}
+	return "SIGTERM"
+}
