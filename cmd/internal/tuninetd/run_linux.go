@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/signal"
 	"strings"
@@ -58,7 +57,7 @@ func run(argv []string, stderr io.Writer) int {
 		defer sl.Close()
 		logger = sl
 	} else {
-		logger = log.New(stderr, "", 0)
+		logger = &logsink.Lines{W: stderr}
 	}
 
 	d, err := setup(o, logger, report == nil)

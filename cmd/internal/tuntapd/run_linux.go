@@ -28,7 +28,7 @@ func start(cfg config, argv []string, stderr io.Writer) int {
 			return daemonize(argv, stderr)
 		}
 	}
-	lg := &logger{stderr: stderr}
+	lg := &logger{stderr: logsink.Lines{W: stderr}}
 	if report != nil {
 		lg.sys = &logsink.Syslog{Tag: progname}
 	}
