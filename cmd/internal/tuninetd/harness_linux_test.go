@@ -225,6 +225,12 @@ func (p *daemonProc) count(line string) int {
 	return n
 }
 
+// lineWait bounds the wait for a log line the daemon prints in reaction to
+// something the test did. It only ends a test that is already failing, so
+// it is generous: a busy machine may delay a line by seconds, and order and
+// counts are what the tests assert.
+const lineWait = 15 * time.Second
+
 // waitLine waits until stderr has at least n lines equal to line.
 func (p *daemonProc) waitLine(line string, n int, timeout time.Duration) {
 	p.t.Helper()

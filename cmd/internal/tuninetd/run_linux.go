@@ -152,9 +152,7 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 	warnCaptureOnly(o, logger)
 	// -m creates a missing device, so there is nothing to wait for.
 	if o.iface != "" && o.waitIface && !o.hasMode && !interfaceExists(o.iface) {
-		// The link type is unknown until the interface exists: check
-		// the filter's syntax now, compile it when it appears.
-		if err := d.parseFilter(o); err != nil {
+		if err := d.checkFilterAnyLink(o); err != nil {
 			return nil, err
 		}
 		logger.Printf("Interface %s does not exist yet, waiting for it (--wait-iface)", o.iface)
@@ -244,6 +242,31 @@ func (d *instance) parseFilter(o *options) error {
 	}
 	d.filter = f
 	return nil
+}
+
+// waitLinkTypes are the link types an interface may turn out to have.
+var waitLinkTypes = []bpfc.LinkType{bpfc.EN10MB, bpfc.RAW, bpfc.LinuxSLL}
+
+// checkFilterAnyLink checks -f before its interface exists, when its link
+// type is still unknown: the filter must compile for at least one link
+// type the interface may have (an unknown port name fails for all; `ether
+// host` only on tun). It is compiled for the real one when the interface
+// appears, and an error then ends the daemon.
+func (d *instance) checkFilterAnyLink(o *options) error {
+	if err := d.parseFilter(o); err != nil || d.filter == nil {
+		return err
+	}
+	var first error
+	for _, lt := range waitLinkTypes {
+		_, err := d.filter.Compile(bpfc.Options{LinkType: lt})
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return wrongFilter(o.filter, first)
 }
 
 // openNFLOG opens the -n sensor.
