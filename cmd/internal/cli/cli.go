@@ -27,6 +27,21 @@ type Option struct {
 	CommandLineOnly bool
 }
 
+// The options every daemon has, spelled the same in each.
+var (
+	// HelpOption is -h, --help.
+	HelpOption = Option{Option: getopt.Option{Short: 'h', Long: "help"}, CommandLineOnly: true,
+		Help: "print this help"}
+	// VersionOption is -v, --version.
+	VersionOption = Option{Option: getopt.Option{Short: 'v', Long: "version"}, CommandLineOnly: true,
+		Help: "print version"}
+	// ConfigOption is --config FILE, which Parse reads.
+	ConfigOption = Option{Option: getopt.Option{Long: "config", HasArg: true}, Arg: "FILE", CommandLineOnly: true,
+		Help: "read options from FILE first: name = value lines with the long " +
+			"names above, flags as name = yes|no, # comment lines; the command " +
+			"line overrides them"}
+)
+
 // Table is a daemon's options, in the order -h lists them.
 type Table []Option
 
@@ -154,7 +169,7 @@ type CommandLine struct {
 
 // Parse parses args (without argv[0]) against table. When the options
 // before any getopt error name a --config file (the last one counts; the
-// option must be in table as "config"), it is read (config.Read: refused
+// table has it as ConfigOption), it is read (config.Read: refused
 // when others can write it and we run as root) and its settings come
 // first. The error is the file's: unreadable, or FILE:LINE and what is
 // wrong there.
@@ -164,7 +179,7 @@ func Parse(args []string, table Table) (*CommandLine, error) {
 	cl := &CommandLine{Operands: operands, Err: gerr}
 	path := ""
 	for _, p := range opts {
-		if p.Opt.Long == "config" {
+		if p.Opt.Long == ConfigOption.Long {
 			path = p.Arg
 		}
 	}

@@ -50,10 +50,8 @@ var optionTable = cli.Table{
 		Help: "use only tcp[ack] packets to zero TTL timer"},
 	{Option: getopt.Option{Short: 'd', Long: "daemon"},
 		Help: "daemonize process; start-up errors are still printed here"},
-	{Option: getopt.Option{Short: 'h', Long: "help"}, CommandLineOnly: true,
-		Help: "print this help"},
-	{Option: getopt.Option{Short: 'v', Long: "version"}, CommandLineOnly: true,
-		Help: "print version"},
+	cli.HelpOption,
+	cli.VersionOption,
 	{Option: getopt.Option{Long: "cmd-timeout", HasArg: true}, Arg: "SECONDS",
 		Help: "kill a 'start' or 'stop' command (its whole process group) that runs " +
 			"longer than this; 0 = no limit. Default 300"},
@@ -70,10 +68,7 @@ var optionTable = cli.Table{
 	{Option: getopt.Option{Long: "wait-iface"},
 		Help: "when the -i interface does not exist yet, wait for it to appear " +
 			"instead of exiting (everything else is still checked first)"},
-	{Option: getopt.Option{Long: "config", HasArg: true}, Arg: "FILE", CommandLineOnly: true,
-		Help: "read options from FILE first: name = value lines with the long " +
-			"names above, flags as name = yes|no, # comment lines; the command " +
-			"line overrides them"},
+	cli.ConfigOption,
 }
 
 // options is the validated command line.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -30,33 +31,46 @@ func interfaceExists(name string) bool {
 // changes; a subscription that breaks is made again.
 func waitInterface(o *options, logger core.Logger, sigs <-chan os.Signal) (bool, error) {
 	for {
-		appeared, stop, err := waitLinkOnce(o, logger, sigs)
-		switch {
-		case err != nil && !appeared && !stop && errors.Is(err, errSubscribe):
-			return false, err
-		case stop:
-			return false, nil
-		case appeared:
+		w, err := waitLinkOnce(o, logger, sigs)
+		switch w {
+		case linkAppeared:
 			logger.Printf("Interface %s appeared", o.iface)
 			return true, nil
-		case err != nil:
-			logger.Printf("Warning! Link notifications for %s: %v; subscribing again", o.iface, err)
+		case exitSignal:
+			return false, nil
+		case cannotWatch:
+			return false, err
 		}
+		logger.Printf("Warning! Link notifications for %s: %v; subscribing again", o.iface, err)
+		// A socket that fails at once again must not spin; signals
+		// wait in their channel meanwhile.
+		time.Sleep(resubscribeDelay)
 	}
 }
 
-// errSubscribe marks a link subscription that could not be made at all.
-var errSubscribe = errors.New("can't watch link notifications")
+// resubscribeDelay spaces link subscriptions after one broke (ENOBUFS
+// after a burst of link changes, typically).
+const resubscribeDelay = time.Second
+
+// waitEnd is how one link subscription ended.
+type waitEnd int
+
+const (
+	linkAppeared waitEnd = iota
+	exitSignal           // SIGTERM or SIGINT
+	cannotWatch          // no subscription: waiting is impossible
+	broken               // the subscription failed: subscribe again
+)
 
 // waitLinkOnce runs one link subscription (listing the existing links
 // first, so an interface created before it is not missed) until the
 // interface appears, a signal ends the wait, or the subscription fails.
-func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (appeared, stop bool, err error) {
+func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (waitEnd, error) {
 	updates := make(chan netlink.LinkUpdate, 16)
 	done := make(chan struct{})
 	defer close(done)
 	failed := make(chan error, 1)
-	err = netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
 		ListExisting: true,
 		ErrorCallback: func(err error) {
 			select {
@@ -66,9 +80,7 @@ func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (appear
 		},
 	})
 	if err != nil {
-		// Without notifications we cannot wait, and trying again at
-		// once would spin.
-		return false, false, fmt.Errorf("Can't wait for interface %s: %w: %v. Abort", o.iface, errSubscribe, err)
+		return cannotWatch, fmt.Errorf("Can't wait for interface %s: link notifications: %v. Abort", o.iface, err)
 	}
 	for {
 		select {
@@ -79,10 +91,10 @@ func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (appear
 				default:
 					err = errors.New("subscription closed")
 				}
-				return false, false, err
+				return broken, err
 			}
 			if u.Header.Type == unix.RTM_NEWLINK && u.Link != nil && u.Link.Attrs().Name == o.iface {
-				return true, false, nil
+				return linkAppeared, nil
 			}
 		case s := <-sigs:
 			switch s {
@@ -96,7 +108,7 @@ func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (appear
 				logger.Printf("Warning! Tuninetd is already in standby mode")
 			case syscall.SIGTERM, syscall.SIGINT:
 				logger.Printf("%s caught while waiting for interface %s, exiting", sigName(s), o.iface)
-				return false, true, nil
+				return exitSignal, nil
 			}
 		}
 	}

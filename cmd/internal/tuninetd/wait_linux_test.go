@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
 const waitingLine = "Interface tun0 does not exist yet, waiting for it (--wait-iface)"
@@ -131,27 +133,42 @@ func TestWaitIfaceDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Success! Tuninetd has been started with PID: ") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+	pid := daemonPid(t, out)
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		t.Fatalf("daemon %d is not running: %v", pid, err)
+	}
+	ns.AddTun("tun0", "10.77.0.1/24")
+	// The daemon binds when the device appears.
+	sendUntilStart(t, ns, logPath)
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// daemonPid reads the pid from the -d parent's success line; the test's
+// end kills the daemon.
+func daemonPid(t *testing.T, out string) int {
+	t.Helper()
 	_, after, _ := strings.Cut(out, "Success! Tuninetd has been started with PID: ")
 	pid, err := strconv.Atoi(strings.TrimSpace(after))
 	if err != nil {
 		t.Fatalf("no pid in:\n%s", out)
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
-		t.Fatalf("daemon %d is not running: %v", pid, err)
-	}
-	ns.AddTun("tun0", "10.77.0.1/24")
-	// The daemon binds when the device appears; send until it starts.
+	return pid
+}
+
+// sendUntilStart sends to 10.77.0.2:9999 until the hook logs an event: a
+// daemon's log is syslog, so the test cannot wait for its lines.
+func sendUntilStart(t *testing.T, ns *sensortest.Namespace, logPath string) {
+	t.Helper()
 	deadline := time.Now().Add(lineWait)
 	for len(readEvents(t, logPath)) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the daemon never ran start after its interface appeared")
+			t.Fatal("the daemon never ran start")
 		}
 		ns.SendUDP("10.77.0.2:9999", 1)
 		time.Sleep(100 * time.Millisecond)
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -212,20 +229,11 @@ func TestConfigFileBinary(t *testing.T) {
 	cmd = ns.Command(binary(t), "--config", "good.conf", "--daemon")
 	cmd.Dir = dir
 	out, code = runBinary(t, cmd)
-	_, after, _ := strings.Cut(out, "Success! Tuninetd has been started with PID: ")
-	pid, err := strconv.Atoi(strings.TrimSpace(after))
-	if code != 0 || err != nil {
+	if code != 0 {
 		t.Fatalf("good config with -d: exit %d, output %q", code, out)
 	}
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	deadline := time.Now().Add(lineWait)
-	for len(readEvents(t, logPath)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon configured by file never ran start")
-		}
-		ns.SendUDP("10.77.0.2:9999", 1)
-		time.Sleep(100 * time.Millisecond)
-	}
+	pid := daemonPid(t, out)
+	sendUntilStart(t, ns, logPath)
 	if evs := readEvents(t, logPath); evs[0].env["TUNINETD_DST_PORT"] != "9999" {
 		t.Errorf("start event %v", evs[0].env)
 	}

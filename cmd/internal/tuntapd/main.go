@@ -40,14 +40,9 @@ var optionTable = cli.Table{
 		Help: "append the packets read to a pcap savefile"},
 	{Option: getopt.Option{Short: 'd', Long: "daemon"},
 		Help: "daemonize process; startup errors are still printed here"},
-	{Option: getopt.Option{Short: 'h', Long: "help"}, CommandLineOnly: true,
-		Help: "print this help"},
-	{Option: getopt.Option{Short: 'v', Long: "version"}, CommandLineOnly: true,
-		Help: "print version"},
-	{Option: getopt.Option{Long: "config", HasArg: true}, Arg: "FILE", CommandLineOnly: true,
-		Help: "read options from FILE first: name = value lines with the long " +
-			"names above, flags as name = yes|no, # comment lines; the command " +
-			"line overrides them"},
+	cli.HelpOption,
+	cli.VersionOption,
+	cli.ConfigOption,
 }
 
 // Main runs tuntapd with argv (os.Args) and returns the exit status.

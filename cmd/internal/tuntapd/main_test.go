@@ -12,14 +12,7 @@ import (
 
 func TestParseArgs(t *testing.T) {
 	const usageLine = "Usage: tuntapd -i <ifname> [-m <iftype>] [-d]\n"
-	tests := []struct {
-		name   string
-		args   []string
-		ok     bool
-		status int
-		want   []string // substrings of stderr, in order
-		cfg    config
-	}{
+	tests := []parseCase{
 		{name: "no args", args: nil, status: 1, want: []string{"tuntapd: tun/tap device must be specified. Abort\n", "tuntapd 2.0.0\n", usageLine}},
 		{name: "help", args: []string{"-h"}, status: 1, want: []string{"tuntapd 2.0.0\n\nStub for tun/tap device to keep it alive\n\n" + usageLine, "-m <iftype>: 'tun' or 'tap'. Default is 'tun'\n", "-h: print this help\n", "-v: print version\n"}},
 		{name: "version", args: []string{"-v"}, status: 0, want: []string{"tuntapd 2.0.0\n"}},
@@ -34,6 +27,21 @@ func TestParseArgs(t *testing.T) {
 		{name: "last mode wins", args: []string{"-m", "bad", "-m", "tap", "-i", "tap0"}, ok: true, cfg: config{ifname: "tap0", mode: tuntap.TAP}},
 		{name: "double dash", args: []string{"-i", "tun0", "--"}, ok: true, cfg: config{ifname: "tun0", mode: tuntap.TUN}},
 	}
+	checkParseArgs(t, tests)
+}
+
+// parseCase is a command line and what parseArgs makes of it.
+type parseCase struct {
+	name   string
+	args   []string
+	ok     bool
+	status int
+	want   []string // substrings of stderr, in order
+	cfg    config
+}
+
+func checkParseArgs(t *testing.T, tests []parseCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -92,14 +100,7 @@ func TestParseArgsConfig(t *testing.T) {
 		return p
 	}
 	good := conf("good.conf", "# held for OpenVPN\ninterface = tap0\nmode = tap\nwrite = /tmp/x.pcap\ndaemon = yes\n")
-	tests := []struct {
-		name   string
-		args   []string
-		ok     bool
-		status int
-		want   string // stderr, exact
-		cfg    config
-	}{
+	tests := []parseCase{
 		{name: "file", args: []string{"--config", good}, ok: true,
 			cfg: config{ifname: "tap0", mode: tuntap.TAP, daemon: true, savefile: "/tmp/x.pcap"}},
 		{name: "command line wins", args: []string{"-m", "tun", "--config=" + good, "--interface", "tun5"}, ok: true,
@@ -107,29 +108,15 @@ func TestParseArgsConfig(t *testing.T) {
 		{name: "long names", args: []string{"--interface=tun1", "--mode", "tap", "--write", "w.pcap", "--daemon"}, ok: true,
 			cfg: config{ifname: "tun1", mode: tuntap.TAP, daemon: true, savefile: "w.pcap"}},
 		{name: "bad mode in file", args: []string{"--config", conf("badmode.conf", "interface = tun0\nmode = tup\n")}, status: 1,
-			want: "tuntapd: " + filepath.Join(dir, "badmode.conf") + ":2: device mode must be \"tun\" or \"tap\". Abort\n"},
+			want: []string{"tuntapd: " + filepath.Join(dir, "badmode.conf") + ":2: device mode must be \"tun\" or \"tap\". Abort\n"}},
 		{name: "bad mode in file, good one given", args: []string{"--config", filepath.Join(dir, "badmode.conf"), "-m", "tun"}, ok: true,
 			cfg: config{ifname: "tun0", mode: tuntap.TUN}},
 		{name: "unknown name", args: []string{"--config", conf("ttl.conf", "interface = tun0\nttl = 5\n")}, status: 1,
-			want: "tuntapd: " + filepath.Join(dir, "ttl.conf") + ":2: unknown option \"ttl\". Abort\n"},
+			want: []string{"tuntapd: " + filepath.Join(dir, "ttl.conf") + ":2: unknown option \"ttl\". Abort\n"}},
 		{name: "missing file", args: []string{"--config", filepath.Join(dir, "none.conf")}, status: 1,
-			want: "tuntapd: config: open " + filepath.Join(dir, "none.conf") + ": no such file or directory. Abort\n"},
+			want: []string{"tuntapd: config: open " + filepath.Join(dir, "none.conf") + ": no such file or directory. Abort\n"}},
 		{name: "unknown long option", args: []string{"-i", "tun0", "--wait-iface"}, status: 1,
-			want: "tuntapd: unrecognized option '--wait-iface'\n"},
+			want: []string{"tuntapd: unrecognized option '--wait-iface'\n"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			cfg, status, ok := parseArgs(tt.args, &stderr)
-			if ok != tt.ok || status != tt.status {
-				t.Fatalf("ok=%v status=%d, want ok=%v status=%d; stderr:\n%s", ok, status, tt.ok, tt.status, stderr.String())
-			}
-			if ok && cfg != tt.cfg {
-				t.Errorf("config %+v, want %+v", cfg, tt.cfg)
-			}
-			if got := stderr.String(); tt.want != "" && !strings.HasPrefix(got, tt.want) || ok && got != "" {
-				t.Errorf("stderr %q, want %q", got, tt.want)
-			}
-		})
-	}
+	checkParseArgs(t, tests)
 }
