@@ -25,6 +25,10 @@ type Option struct {
 	// CommandLineOnly marks options that mean nothing in a file
 	// (--config, --help, --version): not configuration keys.
 	CommandLineOnly bool
+	// Repeatable lets a file give the option more than once (each
+	// occurrence is one Arg, as on the command line); other options
+	// given twice in a file are an error.
+	Repeatable bool
 }
 
 // The options every daemon has, spelled the same in each.
@@ -75,6 +79,18 @@ func (t Table) commandLineOnly() []string {
 		}
 	}
 	return names
+}
+
+// repeatable answers config.File.Settings for g, the table's Getopt().
+func (t Table) repeatable(g []getopt.Option) func(*getopt.Option) bool {
+	return func(o *getopt.Option) bool {
+		for i := range g {
+			if &g[i] == o {
+				return t[i].Repeatable
+			}
+		}
+		return false
+	}
 }
 
 // helpWidth is where -h wraps; helpColumn where the descriptions start.
@@ -188,7 +204,7 @@ func Parse(args []string, table Table) (*CommandLine, error) {
 		if err != nil {
 			return nil, err
 		}
-		settings, err := f.Settings(g, table.commandLineOnly(), nil)
+		settings, err := f.Settings(g, table.commandLineOnly(), table.repeatable(g))
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ var testTable = Table{
 		Help: "a long help text that has to be wrapped because it does not fit on one line of a terminal at all"},
 	{Option: getopt.Option{Short: 'x', HasArg: true}, Help: "short only: not in the long section"},
 	{Option: getopt.Option{Long: "config", HasArg: true}, Arg: "FILE", CommandLineOnly: true, Help: "config"},
+	{Option: getopt.Option{Long: "name", HasArg: true}, Arg: "NAME", Repeatable: true, Help: "repeatable"},
 }
 
 func TestHelp(t *testing.T) {
@@ -28,7 +29,8 @@ func TestHelp(t *testing.T) {
 		"      --ring-block-size=BYTES\n" +
 		"                            a long help text that has to be wrapped because it\n" +
 		"                            does not fit on one line of a terminal at all\n" +
-		"      --config=FILE         config\n"
+		"      --config=FILE         config\n" +
+		"      --name=NAME           repeatable\n"
 	if got := testTable.Help(); got != want {
 		t.Errorf("Help:\n%s\nwant:\n%s", got, want)
 	}
@@ -40,7 +42,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestConfigKeys(t *testing.T) {
-	if got, want := testTable.ConfigKeys(), []string{"interface", "ack-only", "ring-block-size"}; !reflect.DeepEqual(got, want) {
+	if got, want := testTable.ConfigKeys(), []string{"interface", "ack-only", "ring-block-size", "name"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("ConfigKeys %q, want %q", got, want)
 	}
 }
@@ -83,6 +85,16 @@ func TestParseConfig(t *testing.T) {
 	}
 	if got := cl.Args[3].Place("bad"); got != "bad" {
 		t.Errorf("command-line Place = %q", got)
+	}
+
+	// A repeatable option may come more than once, in file order.
+	rep := write(t, "name = a\nname = b\n")
+	cl, err = Parse([]string{"--config", rep, "--name", "c"}, testTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := args(cl), []string{"name=a@1", "name=b@2", "--config=" + rep + "@0", "--name=c@0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("repeated: Args %q\nwant %q", got, want)
 	}
 
 	// "no" leaves a flag out; the last --config counts.
