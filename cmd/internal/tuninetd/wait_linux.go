@@ -7,19 +7,26 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tuninetd/tuninetd/core"
+	"github.com/tuninetd/tuninetd/sensor/linkwatch"
 )
 
 // interfaceExists reports whether the network interface name exists in
 // our network namespace. A failure to look is reported as existing, so
 // that opening the sensor names the real problem.
 func interfaceExists(name string) bool {
-	_, err := netlink.LinkByName(name)
-	var nf netlink.LinkNotFoundError
-	return !errors.As(err, &nf)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return true // a name the kernel cannot hold: let the sensor say so
+	}
+	return !errors.Is(unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr), unix.ENODEV)
 }
 
 // waitInterface waits for the -i interface to appear (--wait-iface),
@@ -66,35 +73,46 @@ const (
 // first, so an interface created before it is not missed) until the
 // interface appears, a signal ends the wait, or the subscription fails.
 func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (waitEnd, error) {
-	updates := make(chan netlink.LinkUpdate, 16)
-	done := make(chan struct{})
-	defer close(done)
-	failed := make(chan error, 1)
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			select {
-			case failed <- err:
-			default:
-			}
-		},
-	})
+	w, err := linkwatch.Open(linkwatch.Config{ListExisting: true})
 	if err != nil {
-		return cannotWatch, fmt.Errorf("Can't wait for interface %s: link notifications: %v. Abort", o.iface, err)
+		return cannotWatch, fmt.Errorf("Can't wait for interface %s: %v. Abort", o.iface, err)
 	}
+	type batch struct {
+		us  []linkwatch.Update
+		err error
+	}
+	batches := make(chan batch)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		for {
+			us, err := w.Receive()
+			select {
+			case batches <- batch{us, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		w.Close()
+		for range batches {
+		}
+	}()
 	for {
 		select {
-		case u, ok := <-updates:
-			if !ok {
-				select {
-				case err = <-failed:
-				default:
-					err = errors.New("subscription closed")
-				}
-				return broken, err
+		case b := <-batches:
+			if b.err != nil {
+				return broken, b.err
 			}
-			if u.Header.Type == unix.RTM_NEWLINK && u.Link != nil && u.Link.Attrs().Name == o.iface {
-				return linkAppeared, nil
+			for _, u := range b.us {
+				if u.Name == o.iface && !u.Deleted {
+					return linkAppeared, nil
+				}
 			}
 		case s := <-sigs:
 			switch s {
