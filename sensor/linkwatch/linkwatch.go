@@ -41,6 +41,9 @@ type Config struct {
 	// ListExisting makes the first updates a listing of the links that
 	// exist already, so nothing that happened before Open is missed.
 	ListExisting bool
+	// Failed, if set, is told why Subscribe's subscription ended other
+	// than by done being closed (notifications lost: ENOBUFS).
+	Failed func(error)
 }
 
 // Watcher receives the link notifications of one network namespace. One
@@ -129,4 +132,43 @@ func parse(m netlink.Message) (Update, bool) {
 		}
 	}
 	return u, true
+}
+
+// Subscribe delivers link updates to ch from a goroutine of its own until
+// done is closed or receiving fails (see Config.Failed); then it closes
+// ch. Whoever closes done must keep reading ch until it is closed.
+func Subscribe(cfg Config, ch chan<- Update, done <-chan struct{}) error {
+	w, err := Open(cfg)
+	if err != nil {
+		return err
+	}
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-finished:
+		}
+		w.Close()
+	}()
+	go func() {
+		defer close(ch)
+		defer close(finished)
+		for {
+			us, err := w.Receive()
+			if err != nil {
+				if !errors.Is(err, ErrClosed) && cfg.Failed != nil {
+					cfg.Failed(err)
+				}
+				return
+			}
+			for _, u := range us {
+				select {
+				case ch <- u:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	return nil
 }

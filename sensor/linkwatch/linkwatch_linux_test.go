@@ -76,3 +76,37 @@ func TestWatcher(t *testing.T) {
 		t.Fatal("Close did not end Receive")
 	}
 }
+
+// TestSubscribe: updates arrive on the channel, and closing done ends the
+// subscription and closes the channel.
+func TestSubscribe(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	ch := make(chan Update, 4)
+	done := make(chan struct{})
+	if err := ns.Do(func() error {
+		return Subscribe(Config{ListExisting: true, Failed: func(err error) { t.Errorf("failed: %v", err) }}, ch, done)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run("ip", "tuntap", "add", "dev", "tun8", "mode", "tun")
+	timeout := time.After(15 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case u := <-ch:
+			seen = u.Name == "tun8" && !u.Deleted
+		case <-timeout:
+			t.Fatal("no update for tun8")
+		}
+	}
+	close(done)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("channel not closed after done")
+		}
+	}
+}

@@ -73,46 +73,31 @@ const (
 // first, so an interface created before it is not missed) until the
 // interface appears, a signal ends the wait, or the subscription fails.
 func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (waitEnd, error) {
-	w, err := linkwatch.Open(linkwatch.Config{ListExisting: true})
+	updates := make(chan linkwatch.Update, 16)
+	done := make(chan struct{})
+	failed := make(chan error, 1)
+	err := linkwatch.Subscribe(linkwatch.Config{ListExisting: true, Failed: func(err error) { failed <- err }}, updates, done)
 	if err != nil {
 		return cannotWatch, fmt.Errorf("Can't wait for interface %s: %v. Abort", o.iface, err)
 	}
-	type batch struct {
-		us  []linkwatch.Update
-		err error
-	}
-	batches := make(chan batch)
-	stop := make(chan struct{})
-	go func() {
-		defer close(batches)
-		for {
-			us, err := w.Receive()
-			select {
-			case batches <- batch{us, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
 	defer func() {
-		close(stop)
-		w.Close()
-		for range batches {
+		close(done)
+		for range updates {
 		}
 	}()
 	for {
 		select {
-		case b := <-batches:
-			if b.err != nil {
-				return broken, b.err
-			}
-			for _, u := range b.us {
-				if u.Name == o.iface && !u.Deleted {
-					return linkAppeared, nil
+		case u, ok := <-updates:
+			if !ok {
+				select {
+				case err = <-failed:
+				default:
+					err = errors.New("subscription ended")
 				}
+				return broken, err
+			}
+			if u.Name == o.iface && !u.Deleted {
+				return linkAppeared, nil
 			}
 		case s := <-sigs:
 			switch s {
