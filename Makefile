@@ -20,10 +20,11 @@ CROSS_TARGETS := amd64 386 arm64 arm/5 arm/7 mips mipsle
 
 # Pure packages whose tests must also pass big-endian under qemu-user.
 MIPS_PKGS := ./bpfc/... ./sensor ./core ./cmd/internal/getopt ./cmd/internal/logsink ./cmd/internal/config ./cmd/internal/cli ./cmd/tuninetd
-# The unit tests of the daemons' packages (their integration tests need
-# root and namespaces, which qemu-user does not give).
-MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd
-MIPS_CMD_TESTS := ^(TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig)$$
+# The unit tests of packages that also have integration tests (those need
+# root and namespaces, which qemu-user does not give): the daemons' and
+# linkwatch's decoder.
+MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch
+MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig)$$
 
 .PHONY: all build test vet unit test-mips cross bench demo clean
 
