@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/cmd/internal/config"
 )
 
 // shellWords are /bin/sh builtins and keywords that may start a -c string
@@ -57,4 +59,20 @@ func checkCommand(command string) error {
 		return fmt.Errorf("Executable path %s is not executable (check its mode and mount options). Abort", word)
 	}
 	return nil
+}
+
+// commandWritableBy says who besides root can change the program -c
+// names, when we run as root and it is a path ("" otherwise): a root
+// daemon that runs a file anyone can edit is a hole. The original did not
+// check, so it is a warning, not an error.
+func commandWritableBy(command string) string {
+	fields := strings.Fields(command)
+	if os.Geteuid() != 0 || len(fields) == 0 || !strings.Contains(fields[0], "/") {
+		return ""
+	}
+	fi, err := os.Stat(fields[0])
+	if err != nil {
+		return ""
+	}
+	return config.WritableByOthers(fi)
 }

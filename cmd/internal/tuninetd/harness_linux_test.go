@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"bufio"
@@ -36,6 +36,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// mainPackage is the multi-call binary; versionVar its version string.
+const (
+	mainPackage = "github.com/tuninetd/tuninetd/cmd/tuninetd"
+	versionVar  = "github.com/tuninetd/tuninetd/cmd/internal/version.Version"
+)
+
 // binary returns the path of a freshly built tuninetd.
 func binary(t *testing.T) string {
 	t.Helper()
@@ -49,7 +55,7 @@ func binary(t *testing.T) string {
 		if _, err := os.Stat(gobin); err != nil {
 			gobin = "go"
 		}
-		cmd := exec.Command(gobin, "build", "-buildvcs=false", "-trimpath", "-ldflags", "-X main.version=test", "-o", build.path, ".")
+		cmd := exec.Command(gobin, "build", "-buildvcs=false", "-trimpath", "-ldflags", "-X "+versionVar+"=test", "-o", build.path, mainPackage)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("go build: %v\n%s", err, out)
@@ -218,6 +224,12 @@ func (p *daemonProc) count(line string) int {
 	}
 	return n
 }
+
+// lineWait bounds the wait for a log line the daemon prints in reaction to
+// something the test did. It only ends a test that is already failing, so
+// it is generous: a busy machine may delay a line by seconds, and order and
+// counts are what the tests assert.
+const lineWait = 15 * time.Second
 
 // waitLine waits until stderr has at least n lines equal to line.
 func (p *daemonProc) waitLine(line string, n int, timeout time.Duration) {

@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"bytes"
@@ -81,7 +81,7 @@ func TestNFLOGAndSavefile(t *testing.T) {
 	p := startTuninetd(t, ns, "-n", "5", "-c", script, "-t", "1", "-w", pcap)
 	p.waitLine("Start listening nflog-group 5", 1, 10*time.Second)
 	p.ready()
-	p.waitLine("- capture engine: nflog group 5", 1, 2*time.Second)
+	p.waitLine("- capture engine: nflog group 5", 1, lineWait)
 
 	ns.SendUDP("10.77.0.2:9998", 3) // not logged: no start
 	time.Sleep(300 * time.Millisecond)
@@ -94,7 +94,7 @@ func TestNFLOGAndSavefile(t *testing.T) {
 		"TUNINETD_SENSOR": "nflog", "TUNINETD_NFLOG_GROUP": "5", "TUNINETD_REASON": "packet",
 		"TUNINETD_SRC": "10.77.0.1", "TUNINETD_DST": "10.77.0.2", "TUNINETD_PROTO": "udp", "TUNINETD_DST_PORT": "9999",
 	})
-	p.waitLine("NFLOG: start command done", 1, 5*time.Second)
+	p.waitLine("NFLOG: start command done", 1, lineWait)
 	evs = waitEvents(t, logPath, 2, 6*time.Second)
 	if evs[1].name != "stop" {
 		t.Errorf("events %v, want start, stop", names(evs))
@@ -146,7 +146,7 @@ func TestCapabilities(t *testing.T) {
 		"--inh-caps=-all,+net_raw,+net_admin", "--ambient-caps=+net_raw,+net_admin", bin, "-i", "lo", "-n", "7", "-c", "/bin/true"}
 	p := startProc(t, ns.Command("setpriv", caps...))
 	p.ready()
-	p.waitLine("- current status: standby (OFF)", 1, 2*time.Second)
+	p.waitLine("- current status: standby (OFF)", 1, lineWait)
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(5 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)

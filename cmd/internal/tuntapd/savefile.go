@@ -1,4 +1,4 @@
-package main
+package tuntapd
 
 import "github.com/tuninetd/tuninetd/sensor/savefile"
 

@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestTunRecreatedCycles is issue 5's VPN life cycle, with the real binary:
+// TestTunRecreatedCycles is a VPN's life cycle, with the real binary:
 // the tun device is deleted and re-created 100 times under tuninetd's feet
 // (half of the time while up, half after stop). Every cycle's traffic must
 // produce exactly one start and, after silence, exactly one stop, and the

@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"errors"
@@ -90,5 +90,28 @@ func TestCheckCommand(t *testing.T) {
 		case err != nil && !strings.HasSuffix(err.Error(), ". Abort"):
 			t.Errorf("checkCommand(%q) = %q, want the original's \". Abort\" ending", tt.command, err)
 		}
+	}
+}
+
+func TestCommandWritableBy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the warning is for a daemon running as root")
+	}
+	dir := t.TempDir()
+	script := dir + "/vpn.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if who := commandWritableBy(script + " wg0"); who != "" {
+		t.Errorf("0755 root-owned script: writable by %q", who)
+	}
+	if err := os.Chmod(script, 0o757); err != nil {
+		t.Fatal(err)
+	}
+	if who := commandWritableBy(script + " wg0"); who != "others" {
+		t.Errorf("0757 script: writable by %q, want others", who)
+	}
+	if who := commandWritableBy("sh " + script); who != "" {
+		t.Errorf("a PATH word: %q, want no check", who)
 	}
 }

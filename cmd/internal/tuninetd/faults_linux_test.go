@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// End-to-end fault tests (issue 5): commands that hang, fork daemons,
+// End-to-end fault tests: commands that hang, fork daemons,
 // vanish or fail; zombies; signal storms; --holdoff; --stop-on-exit. Each
 // asserts event counts and order from the script's own log.
 
@@ -75,8 +75,10 @@ func e2eForkTime(t *testing.T, ev event, daemon int) time.Time {
 }
 
 // e2eCheckStopTiming is checkStopTiming measured at the fork of the stop
-// command (see e2eForkTime) rather than when the script got to run: the
-// spec's TTL + 0.25 s is the daemon's promise, not the shell's start-up.
+// command (see e2eForkTime) rather than when the script got to run, so the
+// figure it logs is the daemon's, not the shell's start-up. A stop before
+// the TTL ran out is a bug; a late one only on an idle machine, so the
+// upper bound is generous (stopLate).
 func e2eCheckStopTiming(t *testing.T, stop event, daemon int, lastSend time.Time, ttl time.Duration) {
 	t.Helper()
 	fork := e2eForkTime(t, stop, daemon)
@@ -86,8 +88,8 @@ func e2eCheckStopTiming(t *testing.T, stop event, daemon int, lastSend time.Time
 	if d < ttl-20*time.Millisecond {
 		t.Errorf("stop %v after the last packet: before the TTL %v ran out", d, ttl)
 	}
-	if d > ttl+stopSlack {
-		t.Errorf("stop %v after the last packet: later than TTL %v + %v", d, ttl, stopSlack)
+	if d > ttl+stopLate {
+		t.Errorf("stop %v after the last packet: later than TTL %v + %v", d, ttl, stopLate)
 	}
 }
 
@@ -202,8 +204,8 @@ func TestFaultCmdTimeout(t *testing.T) {
 		t.Errorf("report while start hangs lacks the running command:\n%s", strings.Join(rep, "\n"))
 	}
 	e2eWaitPrefix(p, "CORE: start command timed out after 1s, killing its process group ", 3*time.Second)
-	p.waitLine("Warning! Executable command doesn't return 0 code ("+script+" start)", 1, 2*time.Second)
-	p.waitLine("PCAP: start command done", 1, 2*time.Second)
+	p.waitLine("Warning! Executable command doesn't return 0 code ("+script+" start)", 1, lineWait)
+	p.waitLine("PCAP: start command done", 1, lineWait)
 	e2eGone(t, sleepPid, 2*time.Second)
 
 	// Up, and traffic keeps it up after the kill.
@@ -242,8 +244,8 @@ func TestFaultForkedDaemon(t *testing.T) {
 		e2eGone(t, sleepPid, 5*time.Second)
 	})
 	// The shell exits at once; the output grace is 0.1 s.
-	p.waitLine("PCAP: start command done", 1, 1500*time.Millisecond)
-	p.waitLine("start: hook start ran", 1, time.Second)
+	p.waitLine("PCAP: start command done", 1, lineWait)
+	p.waitLine("start: hook start ran", 1, lineWait)
 	if st, _ := e2eProcState(sleepPid); st == "" || st == "Z" {
 		t.Errorf("the forked daemon %d is gone (state %q): it must outlive the start command", sleepPid, st)
 	}
@@ -260,7 +262,7 @@ func TestFaultForkedDaemon(t *testing.T) {
 	waitEvents(t, logPath, 3, 5*time.Second)
 	sleepPid2 := e2eReadPid(t, filepath.Join(dir, "sleep.pid"), 2*time.Second)
 	t.Cleanup(func() { syscall.Kill(sleepPid2, syscall.SIGKILL) })
-	p.waitLine("PCAP: start command done", 2, 1500*time.Millisecond)
+	p.waitLine("PCAP: start command done", 2, lineWait)
 	e2eAlternate(t, waitEvents(t, logPath, 4, 5*time.Second))
 }
 
@@ -295,8 +297,8 @@ func TestFaultCommandVanishes(t *testing.T) {
 	cycle := func(n int) {
 		t.Helper()
 		ns.SendUDP("10.77.0.2:9999", 1)
-		p.waitLine("PCAP: start command done", n, 5*time.Second)
-		p.waitLine("CORE: executing STOP command...", n, 5*time.Second)
+		p.waitLine("PCAP: start command done", n, lineWait)
+		p.waitLine("CORE: executing STOP command...", n, lineWait)
 		// The stop is done when its warning (or output) is there: the
 		// callers wait for that.
 	}
@@ -306,7 +308,7 @@ func TestFaultCommandVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cycle(1)
-	p.waitLine(stopWarn, 1, 5*time.Second)
+	p.waitLine(stopWarn, 1, lineWait)
 	if p.count(startWarn) != 1 {
 		t.Errorf("%d start warnings, want 1", p.count(startWarn))
 	}
@@ -315,7 +317,7 @@ func TestFaultCommandVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cycle(2)
-	p.waitLine(stopWarn, 2, 5*time.Second)
+	p.waitLine(stopWarn, 2, lineWait)
 	if p.count(startWarn) != 2 {
 		t.Errorf("%d start warnings, want 2", p.count(startWarn))
 	}
@@ -364,16 +366,16 @@ func TestFaultNonZeroNoZombies(t *testing.T) {
 	for i := 1; i <= cycles; i++ {
 		ns.SendUDP("10.77.0.2:9999", 1)
 		evs := waitEvents(t, logPath, 2*i-1, 5*time.Second)
-		p.waitLine("PCAP: start command done", i, 5*time.Second)
+		p.waitLine("PCAP: start command done", i, lineWait)
 		if kids := e2eChildren(t, pid); len(kids) != 0 {
 			t.Errorf("cycle %d, up: daemon children %v, want none", i, kids)
 		}
 		evs = waitEvents(t, logPath, 2*i, 5*time.Second)
 		e2eAlternate(t, evs)
-		p.waitLine("Warning! Executable command doesn't return 0 code ("+script+" stop)", i, 5*time.Second)
+		p.waitLine("Warning! Executable command doesn't return 0 code ("+script+" stop)", i, lineWait)
 	}
 	time.Sleep(200 * time.Millisecond)
-	p.waitLine("Warning! Executable command doesn't return 0 code ("+script+" start)", cycles, time.Second)
+	p.waitLine("Warning! Executable command doesn't return 0 code ("+script+" start)", cycles, lineWait)
 	if kids := e2eChildren(t, pid); len(kids) != 0 {
 		t.Errorf("after %d cycles: daemon children %v, want none (zombies?)", cycles, kids)
 	}
@@ -429,8 +431,8 @@ func TestFaultSignalStorm(t *testing.T) {
 	// Still answering.
 	n := p.count("SIGUSR1 caught:")
 	p.signal(syscall.SIGUSR1)
-	p.waitLine("SIGUSR1 caught:", n+1, 5*time.Second)
-	p.waitLine("- current status: standby (OFF)", 1, 2*time.Second)
+	p.waitLine("SIGUSR1 caught:", n+1, lineWait)
+	p.waitLine("- current status: standby (OFF)", 1, lineWait)
 	t.Logf("settled %v after the storm with %d events", time.Since(stormEnd), len(evs))
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {
@@ -458,7 +460,7 @@ func TestFaultHoldoff(t *testing.T) {
 	ns.SendUDP("10.77.0.2:9999", 1)
 	ignored := e2eWaitPrefix(p, "CORE: holdoff after stop, PCAP packet ignored", 2*time.Second)
 	t.Logf("%s", ignored)
-	p.waitLine(summary, 2, time.Second) // the ignored packet's summary
+	p.waitLine(summary, 2, lineWait) // the ignored packet's summary
 	rep := e2eReportBlock(p)
 	if !hasPrefixLine(rep, "- holdoff after stop: ") {
 		t.Errorf("SIGUSR1 during holdoff lacks the holdoff line:\n%s", strings.Join(rep, "\n"))
@@ -494,7 +496,7 @@ func TestFaultStopOnExit(t *testing.T) {
 		p.ready()
 		ns.SendUDP("10.77.0.2:9999", 1)
 		waitEvents(t, logPath, 1, 5*time.Second)
-		p.waitLine("PCAP: start command done", 1, 5*time.Second)
+		p.waitLine("PCAP: start command done", 1, lineWait)
 		p.signal(syscall.SIGTERM)
 		if code := p.wait(10 * time.Second); code != 0 {
 			t.Errorf("exit %d after SIGTERM, want 0", code)

@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"fmt"
@@ -13,15 +13,15 @@ import (
 // it never reaches the start and stop commands.
 const daemonMarker = "_TUNINETD_DAEMON_FD"
 
-// startDaemon is the -d parent: it starts the detached child (in /, from
-// the start) and waits for its report, sent once its sensors are open. On
+// startDaemon is the -d parent: it starts the detached child (in our
+// directory, so that it reads the same relative --config; it changes to /
+// right after) and waits for its report, sent once its sensors are open. On
 // success it prints the original's two lines (to stderr and, as the
 // original did, to syslog) and returns 0; otherwise it prints the child's
 // error, or why there is none, and returns 1.
 func startDaemon(argv []string, stderr io.Writer) int {
 	pid, err := daemon.Start(daemon.Config{
 		Marker: daemonMarker,
-		Dir:    "/",
 		// Opening sensors takes milliseconds; a child silent this long
 		// is stuck.
 		Timeout: 60 * time.Second,

@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-// End-to-end tests of the sensors (issue 4): NFLOG fed by real nft and
+// End-to-end tests of the sensors: NFLOG fed by real nft and
 // iptables rules, both sensors at once, -w dumps read back by tcpdump.
 // Helpers shared with faults_linux_test.go carry an e2e prefix so they
 // cannot collide with the harness's.
@@ -98,7 +98,7 @@ func e2eReportBlock(p *daemonProc) []string {
 	p.t.Helper()
 	n := p.count("SIGUSR1 caught:")
 	p.signal(syscall.SIGUSR1)
-	p.waitLine("SIGUSR1 caught:", n+1, 5*time.Second)
+	p.waitLine("SIGUSR1 caught:", n+1, lineWait)
 	e2eWaitPrefix(p, "- current status: ", 2*time.Second)
 	time.Sleep(300 * time.Millisecond) // the statistics lines follow the status
 	out := p.output()
@@ -232,7 +232,7 @@ func TestNFLOGRuleKinds(t *testing.T) {
 				"TUNINETD_NFLOG_GROUP": strconv.Itoa(group), "TUNINETD_SRC": "10.77.0.1", "TUNINETD_DST": "10.77.0.2",
 				"TUNINETD_PROTO": "udp", "TUNINETD_DST_PORT": "9999",
 			})
-			p.waitLine("NFLOG: start command done", 1, 2*time.Second)
+			p.waitLine("NFLOG: start command done", 1, lineWait)
 			evs = waitEvents(t, logPath, 2, 5*time.Second)
 			e2eAlternate(t, evs)
 			checkEnv(t, evs[1], map[string]string{"TUNINETD_REASON": "idle", "TUNINETD_SENSOR": "nflog"})
@@ -348,7 +348,7 @@ func TestNFLOGOverflowKeepsUp(t *testing.T) {
 
 	ns.SendUDP("127.0.0.1:9999", 1)
 	waitEvents(t, logPath, 1, 5*time.Second)
-	p.waitLine("NFLOG: start command done", 1, 5*time.Second)
+	p.waitLine("NFLOG: start command done", 1, lineWait)
 
 	// Light traffic in up state, then the burst while the daemon is
 	// frozen: at most 0.8 s, well inside the TTL.
@@ -359,7 +359,7 @@ func TestNFLOGOverflowKeepsUp(t *testing.T) {
 	p.signal(syscall.SIGCONT)
 	t.Logf("sent %d logged datagrams while frozen for %v", sent, time.Since(frozen))
 
-	p.waitLine("NFLOG: warning! No enough nfnlbufsiz...", 1, 3*time.Second)
+	p.waitLine("NFLOG: warning! No enough nfnlbufsiz...", 1, lineWait)
 	// Still up and still sensing: light traffic for longer than the TTL
 	// keeps it up.
 	ctx, cancel := context.WithTimeout(context.Background(), ttl+time.Second)
@@ -444,9 +444,9 @@ func TestBothSensors(t *testing.T) {
 		e2eWaitStandby(p)
 	}
 	cycle("10.77.0.2:7777", 0, "pcap", "7777")
-	p.waitLine("PCAP: start command done", 1, time.Second)
+	p.waitLine("PCAP: start command done", 1, lineWait)
 	cycle("10.77.0.2:9999", 2, "nflog", "9999")
-	p.waitLine("NFLOG: start command done", 1, time.Second)
+	p.waitLine("NFLOG: start command done", 1, lineWait)
 
 	// Traffic both see: exactly one start.
 	ns.SendUDP("10.77.0.2:8888", 1)

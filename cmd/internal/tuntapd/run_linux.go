@@ -1,4 +1,4 @@
-package main
+package tuntapd
 
 import (
 	"fmt"
@@ -28,7 +28,7 @@ func start(cfg config, argv []string, stderr io.Writer) int {
 			return daemonize(argv, stderr)
 		}
 	}
-	lg := &logger{stderr: stderr}
+	lg := &logger{stderr: logsink.Lines{W: stderr}}
 	if report != nil {
 		lg.sys = &logsink.Syslog{Tag: progname}
 	}
@@ -97,38 +97,11 @@ func serve(cfg config, lg *logger, report *daemon.Report) int {
 			lg.warn("%s: can't change directory: %v", progname, err)
 		}
 	}
-	link := bpfc.RAW
-	if cfg.mode == tuntap.TAP {
-		link = bpfc.EN10MB
-	}
-	// Packet runs on the holder's reading goroutine only, so the
-	// savefile sees one writer.
-	packet := func(b []byte) {
-		p := &sensor.Packet{
-			Data:     append([]byte(nil), b...),
-			LinkType: link,
-			OrigLen:  len(b),
-			Time:     time.Now(),
-			Ifname:   cfg.ifname,
-		}
-		// The daemon does not log every packet (the original did not
-		// either): syslog is not a packet log.
-		if report == nil {
-			for _, l := range sensor.Decode(p).Lines() {
-				lg.info("%s", l)
-			}
-		}
-		if save != nil {
-			if err := save.WritePacket(p); err != nil {
-				lg.err("%s: can't write to pcap file: %v", progname, err)
-			}
-		}
-	}
 	lost := make(chan error, 1)
 	h, err := tuntap.NewHolder(tuntap.HolderConfig{
 		Name:   cfg.ifname,
 		Mode:   cfg.mode,
-		Packet: packet,
+		Packet: packetHandler(cfg, lg, save, report == nil),
 		Lost: func(err error) {
 			select {
 			case lost <- err:
@@ -148,7 +121,43 @@ func serve(cfg config, lg *logger, report *daemon.Report) int {
 	if report != nil {
 		report.Ready()
 	}
+	return answerSignals(cfg, lg, sigc, lost)
+}
 
+// packetHandler returns what the holder calls with each packet read: it
+// logs a summary in the foreground (a daemon does not, as the original
+// did not: syslog is not a packet log) and appends it to the -w savefile.
+// It runs on the holder's reading goroutine only, so the savefile sees
+// one writer.
+func packetHandler(cfg config, lg *logger, save packetWriter, foreground bool) func([]byte) {
+	link := bpfc.RAW
+	if cfg.mode == tuntap.TAP {
+		link = bpfc.EN10MB
+	}
+	return func(b []byte) {
+		p := &sensor.Packet{
+			Data:     append([]byte(nil), b...),
+			LinkType: link,
+			OrigLen:  len(b),
+			Time:     time.Now(),
+			Ifname:   cfg.ifname,
+		}
+		if foreground {
+			for _, l := range sensor.Decode(p).Lines() {
+				lg.info("%s", l)
+			}
+		}
+		if save != nil {
+			if err := save.WritePacket(p); err != nil {
+				lg.err("%s: can't write to pcap file: %v", progname, err)
+			}
+		}
+	}
+}
+
+// answerSignals runs until SIGTERM or SIGINT (status 0) or until the held
+// device is lost (status 1), answering SIGHUP and SIGUSR1 meanwhile.
+func answerSignals(cfg config, lg *logger, sigc <-chan os.Signal, lost <-chan error) int {
 	for {
 		select {
 		case s := <-sigc:

@@ -1,9 +1,7 @@
-package main
+package tuntapd
 
 import (
 	"fmt"
-	"io"
-	"sync"
 
 	"github.com/tuninetd/tuninetd/cmd/internal/logsink"
 )
@@ -13,20 +11,16 @@ import (
 // Unlike tuninetd's, its call sites name the severity: its messages do
 // not follow the "Warning"/"Abort" wording logsink.SeverityOf reads.
 type logger struct {
-	mu     sync.Mutex
-	stderr io.Writer       // foreground
+	stderr logsink.Lines   // foreground
 	sys    *logsink.Syslog // daemon; nil in the foreground
 }
 
 func (l *logger) log(sev logsink.Severity, format string, v ...any) {
-	msg := fmt.Sprintf(format, v...)
 	if l.sys != nil {
-		l.sys.Log(sev, msg)
+		l.sys.Log(sev, fmt.Sprintf(format, v...))
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintln(l.stderr, msg)
+	l.stderr.Printf(format, v...)
 }
 
 func (l *logger) info(format string, v ...any) { l.log(logsink.Info, format, v...) }

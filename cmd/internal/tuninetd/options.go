@@ -1,4 +1,4 @@
-package main
+package tuninetd
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/cli"
 	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
@@ -24,25 +25,50 @@ const (
 	maxSeconds = math.MaxInt32
 )
 
-// optionDefs is the original's getopt string "i:t:c:f:m:n:w:adhv" plus the
-// long options. Keep the short letters in that order.
-var optionDefs = []getopt.Option{
-	{Short: 'i', HasArg: true},
-	{Short: 't', HasArg: true},
-	{Short: 'c', HasArg: true},
-	{Short: 'f', HasArg: true},
-	{Short: 'm', HasArg: true},
-	{Short: 'n', HasArg: true},
-	{Short: 'w', HasArg: true},
-	{Short: 'a'},
-	{Short: 'd'},
-	{Short: 'h', Long: "help"},
-	{Short: 'v', Long: "version"},
-	{Long: "cmd-timeout", HasArg: true},
-	{Long: "holdoff", HasArg: true},
-	{Long: "stop-on-exit"},
-	{Long: "ring-blocks", HasArg: true},
-	{Long: "ring-block-size", HasArg: true},
+// optionTable is every option of tuninetd: the original's getopt string
+// "i:t:c:f:m:n:w:adhv" (keep the short letters in that order), each with a
+// long name, then the long-only options. It is the single source of the
+// parser, of the long-option section of -h and of the --config keys.
+var optionTable = cli.Table{
+	{Option: getopt.Option{Short: 'i', Long: "interface", HasArg: true}, Arg: "IFNAME",
+		Help: "network interface to use with pcap"},
+	{Option: getopt.Option{Short: 't', Long: "ttl", HasArg: true}, Arg: "SECONDS",
+		Help: "seconds of interface idle before 'stop' command will be run. Default 600"},
+	{Option: getopt.Option{Short: 'c', Long: "command", HasArg: true}, Arg: "PATH",
+		Help: "to executable, will be run with 'start' and 'stop' parameter accordingly"},
+	{Option: getopt.Option{Short: 'f', Long: "filter", HasArg: true}, Arg: "FILTER",
+		Help: "apply packet filter, similar to tcpdump (-i only)"},
+	{Option: getopt.Option{Short: 'm', Long: "hold", HasArg: true}, Arg: "tun|tap",
+		Help: "hold the -i device open while in standby (so a tun/tap without its VPN " +
+			"has carrier and its traffic is seen); let go of it just before 'start', " +
+			"take it again after 'stop'. A missing device is created"},
+	{Option: getopt.Option{Short: 'n', Long: "nflog-group", HasArg: true}, Arg: "GROUP",
+		Help: "netfilter nflog group ID"},
+	{Option: getopt.Option{Short: 'w', Long: "write", HasArg: true}, Arg: "PATH",
+		Help: "dump \"start event\" packets to pcap-savefile as well"},
+	{Option: getopt.Option{Short: 'a', Long: "ack-only"},
+		Help: "use only tcp[ack] packets to zero TTL timer"},
+	{Option: getopt.Option{Short: 'd', Long: "daemon"},
+		Help: "daemonize process; start-up errors are still printed here"},
+	cli.HelpOption,
+	cli.VersionOption,
+	{Option: getopt.Option{Long: "cmd-timeout", HasArg: true}, Arg: "SECONDS",
+		Help: "kill a 'start' or 'stop' command (its whole process group) that runs " +
+			"longer than this; 0 = no limit. Default 300"},
+	{Option: getopt.Option{Long: "holdoff", HasArg: true}, Arg: "SECONDS",
+		Help: "after a 'stop', ignore traffic for this long before another 'start' " +
+			"may run. Default 0 (off)"},
+	{Option: getopt.Option{Long: "stop-on-exit"},
+		Help: "on SIGTERM/SIGINT while up, run 'stop' before exiting"},
+	{Option: getopt.Option{Long: "ring-blocks", HasArg: true}, Arg: "N",
+		Help: "number of blocks of the capture ring used while up (-i only)"},
+	{Option: getopt.Option{Long: "ring-block-size", HasArg: true}, Arg: "BYTES",
+		Help: "size of one block of that ring. The defaults are small: only " +
+			"activity matters"},
+	{Option: getopt.Option{Long: "wait-iface"},
+		Help: "when the -i interface does not exist yet, wait for it to appear " +
+			"instead of exiting (everything else is still checked first)"},
+	cli.ConfigOption,
 }
 
 // options is the validated command line.
@@ -64,6 +90,7 @@ type options struct {
 	stopOnExit    bool
 	ringBlocks    int // 0 = the sensor's default
 	ringBlockSize int // 0 = the sensor's default
+	waitIface     bool
 }
 
 // exitStatus tells main to print text to stderr and exit with code
@@ -77,6 +104,9 @@ type exitStatus struct {
 // exit code. Like the C original it acts on options in order: -h (or a
 // getopt error) prints the usage and exits 1 at that point, -v prints the
 // version and exits 0 at that point. Unlike it, bad numbers are errors.
+//
+// A --config file's settings are applied first, through the same switch;
+// their errors start with FILE:LINE.
 func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 	prog := "tuninetd"
 	if len(argv) > 0 {
@@ -89,8 +119,11 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 		mode:       tuntap.TUN,
 		cmdTimeout: defaultCmdTimeout,
 	}
-	opts, operands, gerr := getopt.Parse(argv, optionDefs)
-	for _, p := range opts {
+	cl, cerr := cli.Parse(argv, optionTable)
+	if cerr != nil {
+		return nil, &exitStatus{1, cerr.Error() + ". Abort\n"}
+	}
+	for _, p := range cl.Args {
 		var err error
 		switch p.Opt.Name() {
 		case "-i":
@@ -104,7 +137,7 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 		case "-m":
 			o.mode, err = tuntap.ParseMode(p.Arg)
 			if err != nil {
-				err = fmt.Errorf("-m: invalid device type %q (want tun or tap)", p.Arg)
+				err = fmt.Errorf("%s: invalid device type %q (want tun or tap)", p.Name(), p.Arg)
 			}
 			o.hasMode = true
 		case "-n":
@@ -133,15 +166,17 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 			o.ringBlocks, err = parseInt(p, 1, 1024, "blocks")
 		case "--ring-block-size":
 			o.ringBlockSize, err = parseInt(p, 4096, 1<<30, "bytes")
+		case "--wait-iface":
+			o.waitIface = true
 		}
 		if err != nil {
-			return nil, &exitStatus{1, err.Error() + ". Abort\n"}
+			return nil, &exitStatus{1, p.Place(err.Error()) + ". Abort\n"}
 		}
 	}
-	if gerr != nil {
-		return nil, &exitStatus{1, prog + ": " + gerr.Error() + "\n" + usage(version)}
+	if cl.Err != nil {
+		return nil, &exitStatus{1, prog + ": " + cl.Err.Error() + "\n" + usage(version)}
 	}
-	if len(operands) > 0 {
+	if operands := cl.Operands; len(operands) > 0 {
 		// The original silently ignored them; a stray word is almost always
 		// an unquoted argument meant for -c or -f.
 		return nil, &exitStatus{1, fmt.Sprintf("Unexpected argument %q (quote -c and -f values that contain spaces). Abort\n", operands[0])}
@@ -157,13 +192,13 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 
 // parseInt reads p's argument as a decimal integer in [lo, hi]; unit
 // ("seconds", or "" for none) words the message.
-func parseInt(p getopt.Parsed, lo, hi int, unit string) (int, error) {
+func parseInt(p cli.Arg, lo, hi int, unit string) (int, error) {
 	n, err := strconv.ParseInt(p.Arg, 10, 64)
 	if err != nil || n < int64(lo) || n > int64(hi) {
 		if unit != "" {
 			unit = " of " + unit
 		}
-		return 0, fmt.Errorf("%s: invalid value %q: want a whole number%s from %d to %d", p.Opt.Name(), p.Arg, unit, lo, hi)
+		return 0, fmt.Errorf("%s: invalid value %q: want a whole number%s from %d to %d", p.Name(), p.Arg, unit, lo, hi)
 	}
 	return int(n), nil
 }
@@ -204,18 +239,7 @@ Examples:
 
 Options of this version (long options take --name=VALUE or --name VALUE):
 
--m <tun|tap>: hold the -i device open while in standby (so a tun/tap
-    without its VPN has carrier and its traffic is seen); let go of it just
-    before 'start', take it again after 'stop'
---cmd-timeout=SECONDS: kill a 'start' or 'stop' command (its whole process
-    group) that runs longer than this; 0 = no limit. Default 300
---holdoff=SECONDS: after a 'stop', ignore traffic for this long before
-    another 'start' may run. Default 0 (off)
---stop-on-exit: on SIGTERM/SIGINT while up, run 'stop' before exiting
---ring-blocks=N, --ring-block-size=BYTES: size of the capture ring used
-    while up (-i only). Defaults are small: only activity matters
---help: same as -h; --version: same as -v
-
+` + optionTable.Help() + `
 The command runs as /bin/sh -c "<path> start" (or stop) with TUNINETD_EVENT,
 TUNINETD_REASON, TUNINETD_SENSOR, TUNINETD_IFACE, TUNINETD_TTL and, for a
 start caused by a packet, TUNINETD_SRC, TUNINETD_DST, TUNINETD_PROTO,

@@ -1,6 +1,8 @@
-package main
+package tuninetd
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -130,13 +132,13 @@ func TestUsageText(t *testing.T) {
 	}
 }
 
-// TestOptionTable keeps optionDefs in step with the original's getopt
+// TestOptionTable keeps optionTable in step with the original's getopt
 // string, letter for letter and in order: the parser's own tests
 // (cmd/internal/getopt) run on a copy of this table.
 func TestOptionTable(t *testing.T) {
 	var short []getopt.Option
 	var long []string
-	for _, o := range optionDefs {
+	for _, o := range optionTable {
 		if o.Short != 0 {
 			short = append(short, getopt.Option{Short: o.Short, HasArg: o.HasArg})
 		}
@@ -147,7 +149,136 @@ func TestOptionTable(t *testing.T) {
 	if want := getopt.Short("i:t:c:f:m:n:w:adhv"); !reflect.DeepEqual(short, want) {
 		t.Errorf("short options %+v, want %+v", short, want)
 	}
-	if want := []string{"help", "version", "cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size"}; !reflect.DeepEqual(long, want) {
+	if want := []string{"interface", "ttl", "command", "filter", "hold", "nflog-group", "write", "ack-only", "daemon", "help", "version",
+		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "config"}; !reflect.DeepEqual(long, want) {
 		t.Errorf("long options %q, want %q", long, want)
+	}
+}
+
+// TestOptionSources holds the option table, -h, the --config keys and
+// README's Flags table together: every long name is in each.
+func TestOptionSources(t *testing.T) {
+	u := usage("9.9")
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, k := range optionTable.ConfigKeys() {
+		keys[k] = true
+	}
+	for _, o := range optionTable {
+		if o.Long == "" {
+			t.Errorf("-%c has no long name", o.Short)
+			continue
+		}
+		spelled := "--" + o.Long
+		if o.Arg != "" {
+			spelled += "=" + o.Arg
+		}
+		if !strings.Contains(u, spelled) {
+			t.Errorf("-h lacks %s", spelled)
+		}
+		// A '|' in a Markdown table cell is written \|.
+		if !strings.Contains(string(readme), "`"+strings.ReplaceAll(spelled, "|", `\|`)+"`") {
+			t.Errorf("README's Flags table lacks `%s`", spelled)
+		}
+		if keys[o.Long] == o.CommandLineOnly {
+			t.Errorf("--%s: config key %v, command-line only %v", o.Long, keys[o.Long], o.CommandLineOnly)
+		}
+	}
+}
+
+// writeConfig makes a config file only its owner can change.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "tuninetd.conf")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigFile(t *testing.T) {
+	conf := writeConfig(t, `# every option by its long name
+interface = wg0
+nflog-group = 3
+command = /usr/bin/vpn wg0 "quoted"
+filter = tcp port 22 and not host 10.0.0.1
+ttl = 900
+ack-only = yes
+write = /var/log/x.pcap
+hold = tap
+daemon = no
+cmd-timeout = 30
+holdoff = 5
+stop-on-exit = yes
+ring-blocks = 8
+ring-block-size = 8192
+wait-iface = yes
+`)
+	o, st := parseCommandLine([]string{"tuninetd", "--config", conf}, "9.9")
+	if st != nil {
+		t.Fatalf("exit %d: %s", st.code, st.text)
+	}
+	want := options{
+		iface: "wg0", group: 3, command: `/usr/bin/vpn wg0 "quoted"`, filter: "tcp port 22 and not host 10.0.0.1", hasFilter: true,
+		ttl: 900, ackOnly: true, savefile: "/var/log/x.pcap", mode: tuntap.TAP, hasMode: true,
+		cmdTimeout: 30 * time.Second, holdoff: 5 * time.Second, stopOnExit: true, ringBlocks: 8, ringBlockSize: 8192, waitIface: true,
+	}
+	if *o != want {
+		t.Errorf("got  %+v\nwant %+v", *o, want)
+	}
+
+	// The command line wins, wherever --config stands on it.
+	o, st = parseCommandLine([]string{"tuninetd", "-t", "60", "--config", conf, "--interface=tun1", "-d", "--hold", "tun"}, "9.9")
+	if st != nil {
+		t.Fatalf("exit %d: %s", st.code, st.text)
+	}
+	want.ttl, want.iface, want.daemon, want.mode = 60, "tun1", true, tuntap.TUN
+	if *o != want {
+		t.Errorf("with overrides: got  %+v\nwant %+v", *o, want)
+	}
+
+	// Long names on the command line are the short options.
+	o, st = parseCommandLine([]string{"tuninetd", "--nflog-group", "7", "--command=x", "--ack-only", "--daemon", "--write", "w", "--ttl=5", "--filter", "udp"}, "9.9")
+	if st != nil {
+		t.Fatalf("exit %d: %s", st.code, st.text)
+	}
+	long := options{group: 7, command: "x", ackOnly: true, daemon: true, savefile: "w", ttl: 5, filter: "udp", hasFilter: true, mode: tuntap.TUN, cmdTimeout: 300 * time.Second}
+	if *o != long {
+		t.Errorf("long names: got  %+v\nwant %+v", *o, long)
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	tests := []struct{ text, want string }{
+		{"ttl = abc\n", ":1: ttl: invalid value \"abc\": want a whole number of seconds from 1 to 2147483647. Abort\n"},
+		{"interface = a\n\nhold = tup\n", ":3: hold: invalid device type \"tup\" (want tun or tap). Abort\n"},
+		{"nflog-group = 70000\n", ":1: nflog-group: invalid value \"70000\": want a whole number from 0 to 65535. Abort\n"},
+		{"ttl = 1\nttl = 2\n", ":2: ttl given twice (first at line 1). Abort\n"},
+		{"tll = 1\n", ":1: unknown option \"tll\". Abort\n"},
+		{"version = yes\n", ":1: unknown option \"version\". Abort\n"},
+		{"ack-only = sure\n", ":1: ack-only: invalid value \"sure\": want yes or no. Abort\n"},
+	}
+	for _, tt := range tests {
+		conf := writeConfig(t, tt.text)
+		_, st := parseCommandLine([]string{"tuninetd", "--config", conf, "-i", "tun0", "-c", "x"}, "9.9")
+		if st == nil || st.code != 1 || st.text != conf+tt.want {
+			t.Errorf("%q: got %+v, want exit 1 and %q", tt.text, st, conf+tt.want)
+		}
+	}
+	// A bad value on the command line overriding a good one in the file
+	// is the command line's error.
+	conf := writeConfig(t, "ttl = 5\n")
+	_, st := parseCommandLine([]string{"tuninetd", "--config", conf, "-t", "x", "-i", "tun0", "-c", "x"}, "9.9")
+	if st == nil || st.text != "-t: invalid value \"x\": want a whole number of seconds from 1 to 2147483647. Abort\n" {
+		t.Errorf("got %+v", st)
+	}
+	// The file's settings still need the required options from somewhere.
+	conf = writeConfig(t, "ttl = 5\n")
+	_, st = parseCommandLine([]string{"tuninetd", "--config", conf}, "9.9")
+	if st == nil || !strings.HasPrefix(st.text, "Network device or nflog-group must be specified. Abort\n") {
+		t.Errorf("got %+v", st)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package tuntapd
 
 import (
 	"bufio"
@@ -22,8 +22,9 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-// tuntapdBin is the tuntapd TestMain builds, in a directory an
-// unprivileged user can read and search (for the setpriv tests).
+// tuntapdBin is the multi-call binary TestMain builds, run through a
+// tuntapd symlink as it is installed, in a directory an unprivileged user
+// can read and search (for the setpriv tests).
 var tuntapdBin string
 
 func TestMain(m *testing.M) {
@@ -39,10 +40,15 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		tuntapdBin = filepath.Join(dir, "tuntapd")
-		cmd := exec.Command("go", "build", "-o", tuntapdBin, ".")
+		bin := filepath.Join(dir, "tuninetd")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/tuninetd/tuninetd/cmd/tuninetd")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+			return 1
+		}
+		if err := os.Symlink("tuninetd", tuntapdBin); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		return m.Run()

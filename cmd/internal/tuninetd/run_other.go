@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package tuninetd
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // run reports that the sensors exist on Linux only; flags still parse so
 // -h and -v work anywhere.
 func run(argv []string, stderr io.Writer) int {
-	if _, st := parseCommandLine(argv, version); st != nil {
+	if _, st := parseCommandLine(argv, versionString()); st != nil {
 		io.WriteString(stderr, st.text)
 		return st.code
 	}
