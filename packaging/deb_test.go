@@ -326,11 +326,16 @@ func TestDebUnitsVerify(t *testing.T) {
 	}
 }
 
-// unitSettings reads the [Service] and [Unit] settings of a unit file.
+// unitSettings reads the settings of a repository unit file.
 func unitSettings(t *testing.T, rel string) map[string][]string {
 	t.Helper()
+	return parseUnit(readFile(t, rel))
+}
+
+// parseUnit returns a unit file's settings, all sections together.
+func parseUnit(text string) map[string][]string {
 	s := map[string][]string{}
-	for _, line := range strings.Split(readFile(t, rel), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == '[' {
 			continue
