@@ -18,14 +18,16 @@ import (
 
 // debArchs are the packages `make deb` builds and the ELF machine and
 // qemu-user runner of each.
-var debArchs = []struct {
-	arch    string
-	machine elf.Machine
-	qemu    string // "" = runs natively on amd64
-}{
+var debArchs = []debArch{
 	{"amd64", elf.EM_X86_64, ""},
 	{"arm64", elf.EM_AARCH64, "qemu-aarch64-static"},
 	{"armhf", elf.EM_ARM, "qemu-arm-static"},
+}
+
+type debArch struct {
+	arch    string
+	machine elf.Machine
+	qemu    string // "" = runs natively on amd64
 }
 
 var debs struct {
@@ -98,6 +100,16 @@ func debPath(dir, version, arch string) string {
 	return filepath.Join(dir, "tuninetd_"+version+"_"+arch+".deb")
 }
 
+// eachDeb builds the packages (once) and runs fn on each as a subtest.
+func eachDeb(t *testing.T, fn func(t *testing.T, a debArch, deb string)) {
+	t.Helper()
+	requireTool(t, "dpkg-deb", "dpkg")
+	dir := debDir(t)
+	for _, a := range debArchs {
+		t.Run(a.arch, func(t *testing.T) { fn(t, a, debPath(dir, debs.version, a.arch)) })
+	}
+}
+
 // debContents is the file list every package must have, exactly: path,
 // then mode and link target as dpkg-deb --contents prints them.
 func debContents() map[string]string {
@@ -119,72 +131,63 @@ func debContents() map[string]string {
 }
 
 func TestDebControl(t *testing.T) {
-	requireTool(t, "dpkg-deb", "dpkg")
-	dir := debDir(t)
-	for _, a := range debArchs {
-		t.Run(a.arch, func(t *testing.T) {
-			deb := debPath(dir, debs.version, a.arch)
-			want := map[string]string{"Package": "tuninetd", "Version": debs.version, "Architecture": a.arch, "Section": "net"}
-			for field, w := range want {
-				out, code := run(t, "", "dpkg-deb", "--field", deb, field)
-				if code != 0 || strings.TrimSpace(out) != w {
-					t.Errorf("%s: %s = %q (exit %d), want %q", deb, field, strings.TrimSpace(out), code, w)
-				}
+	eachDeb(t, func(t *testing.T, a debArch, deb string) {
+		want := map[string]string{"Package": "tuninetd", "Version": debs.version, "Architecture": a.arch, "Section": "net"}
+		for field, w := range want {
+			out, code := run(t, "", "dpkg-deb", "--field", deb, field)
+			if code != 0 || strings.TrimSpace(out) != w {
+				t.Errorf("%s: %s = %q (exit %d), want %q", deb, field, strings.TrimSpace(out), code, w)
 			}
-			info, code := run(t, "", "dpkg-deb", "--info", deb)
-			if code != 0 {
-				t.Fatalf("dpkg-deb --info %s: exit %d\n%s", deb, code, info)
+		}
+		info, code := run(t, "", "dpkg-deb", "--info", deb)
+		if code != 0 {
+			t.Fatalf("dpkg-deb --info %s: exit %d\n%s", deb, code, info)
+		}
+		for _, w := range []string{"Maintainer: ", "Description: run a command when traffic starts", "conffiles", "postinst"} {
+			if !strings.Contains(info, w) {
+				t.Errorf("dpkg-deb --info: no %q in\n%s", w, info)
 			}
-			for _, w := range []string{"Maintainer: ", "Description: run a command when traffic starts", "conffiles", "postinst"} {
-				if !strings.Contains(info, w) {
-					t.Errorf("dpkg-deb --info: no %q in\n%s", w, info)
-				}
-			}
-			conf, _ := run(t, "", "dpkg-deb", "--info", deb, "conffiles")
-			if strings.TrimSpace(conf) != "/etc/tuninetd/example.conf" {
-				t.Errorf("conffiles = %q, want /etc/tuninetd/example.conf", conf)
-			}
-		})
-	}
+		}
+		conf, _ := run(t, "", "dpkg-deb", "--info", deb, "conffiles")
+		if strings.TrimSpace(conf) != "/etc/tuninetd/example.conf" {
+			t.Errorf("conffiles = %q, want /etc/tuninetd/example.conf", conf)
+		}
+	})
 }
 
 func TestDebContents(t *testing.T) {
-	requireTool(t, "dpkg-deb", "dpkg")
-	dir := debDir(t)
-	for _, a := range debArchs {
-		t.Run(a.arch, func(t *testing.T) {
-			out, code := run(t, "", "dpkg-deb", "--contents", debPath(dir, debs.version, a.arch))
-			if code != 0 {
-				t.Fatalf("dpkg-deb --contents: exit %d\n%s", code, out)
+	eachDeb(t, func(t *testing.T, a debArch, deb string) {
+		out, code := run(t, "", "dpkg-deb", "--contents", deb)
+		if code != 0 {
+			t.Fatalf("dpkg-deb --contents: exit %d\n%s", code, out)
+		}
+		got := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			// drwxr-xr-x root/root 0 2026-12-01 19:26 ./etc/ [-> target]
+			f := strings.Fields(line)
+			if len(f) < 6 {
+				t.Fatalf("unexpected line %q", line)
 			}
-			got := map[string]string{}
-			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-				// drwxr-xr-x root/root 0 2026-12-01 19:26 ./etc/ [-> target]
-				f := strings.Fields(line)
-				if len(f) < 6 {
-					t.Fatalf("unexpected line %q", line)
-				}
-				if f[1] != "root/root" {
-					t.Errorf("%s owned by %s", f[5], f[1])
-				}
-				if strings.HasSuffix(f[5], "/") && f[5] != "./etc/tuninetd/" {
-					continue // parent directories
-				}
-				got[f[5]] = strings.Join(append([]string{f[0]}, f[6:]...), " ")
+			if f[1] != "root/root" {
+				t.Errorf("%s owned by %s", f[5], f[1])
 			}
-			want := debContents()
-			for p, w := range want {
-				if got[p] != w {
-					t.Errorf("%s: %q, want %q", p, got[p], w)
-				}
+			if strings.HasSuffix(f[5], "/") && f[5] != "./etc/tuninetd/" {
+				continue // parent directories
 			}
-			for p := range got {
-				if _, ok := want[p]; !ok {
-					t.Errorf("unexpected file %s", p)
-				}
+			got[f[5]] = strings.Join(append([]string{f[0]}, f[6:]...), " ")
+		}
+		want := debContents()
+		for p, w := range want {
+			if got[p] != w {
+				t.Errorf("%s: %q, want %q", p, got[p], w)
 			}
-		})
-	}
+		}
+		for p := range got {
+			if _, ok := want[p]; !ok {
+				t.Errorf("unexpected file %s", p)
+			}
+		}
+	})
 }
 
 // extract unpacks a package into a fresh directory.
@@ -201,72 +204,68 @@ func extract(t *testing.T, deb string) string {
 // architecture and answers to each of its names with -v and -h; the
 // documents in it are the repository's.
 func TestDebExtractedRuns(t *testing.T) {
-	requireTool(t, "dpkg-deb", "dpkg")
-	dir := debDir(t)
-	for _, a := range debArchs {
-		t.Run(a.arch, func(t *testing.T) {
-			x := extract(t, debPath(dir, debs.version, a.arch))
-			bin := filepath.Join(x, "usr/sbin/tuninetd")
-			f, err := elf.Open(bin)
-			if err != nil {
-				t.Fatal(err)
+	eachDeb(t, func(t *testing.T, a debArch, deb string) {
+		x := extract(t, deb)
+		bin := filepath.Join(x, "usr/sbin/tuninetd")
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Machine != a.machine {
+			t.Errorf("%s is for %v, want %v", bin, f.Machine, a.machine)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s is dynamically linked", bin)
 			}
-			if f.Machine != a.machine {
-				t.Errorf("%s is for %v, want %v", bin, f.Machine, a.machine)
-			}
-			for _, p := range f.Progs {
-				if p.Type == elf.PT_INTERP {
-					t.Errorf("%s is dynamically linked", bin)
-				}
-			}
-			f.Close()
+		}
+		f.Close()
 
-			var runner []string
-			if a.qemu != "" {
-				q, err := exec.LookPath(a.qemu)
-				if err != nil {
-					if os.Getenv("CI") == "true" {
-						t.Fatalf("%s missing (CI=true): apt-get install qemu-user-static", a.qemu)
-					}
-					t.Skipf("%s not installed: cannot run the %s binary", a.qemu, a.arch)
-				}
-				runner = []string{q}
-			}
-			for _, name := range append([]string{"tuninetd"}, linkNames...) {
-				prog := filepath.Join(x, "usr/sbin", name)
-				argv := func(arg string) (string, int) {
-					return run(t, "", append(runner, prog)[0], append(append(runner, prog)[1:], arg)...)
-				}
-				out, code := argv("-v")
-				if code != 0 || out != name+" "+debs.version+"\n" {
-					t.Errorf("%s -v: exit %d, %q; want exit 0, %q", name, code, out, name+" "+debs.version+"\n")
-				}
-				out, code = argv("-h")
-				if code != 1 || !strings.HasPrefix(out, name+" "+debs.version+"\n") || !strings.Contains(out, "Usage:") {
-					first, _, _ := strings.Cut(out, "\n")
-					t.Errorf("%s -h: exit %d, first line %q; want exit 1 and %s's usage", name, code, first, name)
-				}
-			}
-			for src, dst := range map[string]string{
-				"man/tuninetd.8": "usr/share/man/man8/tuninetd.8.gz",
-				"man/tuntapd.8":  "usr/share/man/man8/tuntapd.8.gz",
-				"CHANGELOG.md":   "usr/share/doc/tuninetd/changelog.gz",
-			} {
-				if got := gunzip(t, filepath.Join(x, dst)); got != readFile(t, src) {
-					t.Errorf("%s differs from %s", dst, src)
-				}
-			}
-			copyright, err := os.ReadFile(filepath.Join(x, "usr/share/doc/tuninetd/copyright"))
+		var runner []string
+		if a.qemu != "" {
+			q, err := exec.LookPath(a.qemu)
 			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range []string{"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/", "License: MIT", " Copyright (c) 2018 root4root"} {
-				if !bytes.Contains(copyright, []byte(w)) {
-					t.Errorf("copyright lacks %q", w)
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("%s missing (CI=true): apt-get install qemu-user-static", a.qemu)
 				}
+				t.Skipf("%s not installed: cannot run the %s binary", a.qemu, a.arch)
 			}
-		})
-	}
+			runner = []string{q}
+		}
+		for _, name := range append([]string{"tuninetd"}, linkNames...) {
+			prog := filepath.Join(x, "usr/sbin", name)
+			argv := func(arg string) (string, int) {
+				return run(t, "", append(runner, prog)[0], append(append(runner, prog)[1:], arg)...)
+			}
+			out, code := argv("-v")
+			if code != 0 || out != name+" "+debs.version+"\n" {
+				t.Errorf("%s -v: exit %d, %q; want exit 0, %q", name, code, out, name+" "+debs.version+"\n")
+			}
+			out, code = argv("-h")
+			if code != 1 || !strings.HasPrefix(out, name+" "+debs.version+"\n") || !strings.Contains(out, "Usage:") {
+				first, _, _ := strings.Cut(out, "\n")
+				t.Errorf("%s -h: exit %d, first line %q; want exit 1 and %s's usage", name, code, first, name)
+			}
+		}
+		for src, dst := range map[string]string{
+			"man/tuninetd.8": "usr/share/man/man8/tuninetd.8.gz",
+			"man/tuntapd.8":  "usr/share/man/man8/tuntapd.8.gz",
+			"CHANGELOG.md":   "usr/share/doc/tuninetd/changelog.gz",
+		} {
+			if got := gunzip(t, filepath.Join(x, dst)); got != readFile(t, src) {
+				t.Errorf("%s differs from %s", dst, src)
+			}
+		}
+		copyright, err := os.ReadFile(filepath.Join(x, "usr/share/doc/tuninetd/copyright"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/", "License: MIT", " Copyright (c) 2018 root4root"} {
+			if !bytes.Contains(copyright, []byte(w)) {
+				t.Errorf("copyright lacks %q", w)
+			}
+		}
+	})
 }
 
 func gunzip(t *testing.T, path string) string {
