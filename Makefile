@@ -68,9 +68,9 @@ cross:
 		done; \
 	done
 
-# Names the tuninetd binary answers to besides its own (it picks the daemon
-# by the name it was run as). Installs and packages create them as links.
-LINKS := tuntapd
+# Names the tuninetd binary answers to besides its own, made links by
+# install and the packages (the build rules set it too).
+DAEMON_LINKS ?= tuntapd
 
 # `make install`: PREFIX and DESTDIR as usual; the systemd units get the
 # paths rewritten to SBINDIR and SYSCONFDIR.
@@ -91,7 +91,7 @@ install:
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tuninetd
 	$(INSTALL) -m 0755 bin/tuninetd $(DESTDIR)$(SBINDIR)/tuninetd
-	for l in $(LINKS); do ln -sfn tuninetd $(DESTDIR)$(SBINDIR)/$$l; done
+	for l in $(DAEMON_LINKS); do ln -sfn tuninetd $(DESTDIR)$(SBINDIR)/$$l; done
 	$(INSTALL) -m 0644 man/tuninetd.8 man/tuntapd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 0644 LICENSE CHANGELOG.md README.md $(DESTDIR)$(DOCDIR)/
 	for u in packaging/systemd/*.service; do \
@@ -103,7 +103,7 @@ install:
 # Removes what install put there, except configuration in SYSCONFDIR
 # other than the example.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/tuninetd $(addprefix $(DESTDIR)$(SBINDIR)/,$(LINKS)) \
+	rm -f $(DESTDIR)$(SBINDIR)/tuninetd $(addprefix $(DESTDIR)$(SBINDIR)/,$(DAEMON_LINKS)) \
 		$(DESTDIR)$(MANDIR)/man8/tuninetd.8 $(DESTDIR)$(MANDIR)/man8/tuntapd.8 \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(wildcard packaging/systemd/*.service))) \
 		$(DESTDIR)$(SYSCONFDIR)/tuninetd/example.conf

@@ -51,11 +51,11 @@ func makeVar(t *testing.T, name string) string {
 // binaryVersion is the version `make` builds by default.
 func binaryVersion(t *testing.T) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^var version = "(.*)"$`).FindStringSubmatch(readFile(t, "cmd/tuninetd/main.go"))
-	if m == nil {
-		t.Fatal("cmd/tuninetd/main.go: no var version")
+	v := makeValue(t, "VERSION")
+	if v == "" {
+		t.Fatal("Makefile: VERSION is empty")
 	}
-	return m[1]
+	return v
 }
 
 // debDir runs `make deb` once into a temporary directory and returns it.
@@ -112,7 +112,7 @@ func eachDeb(t *testing.T, fn func(t *testing.T, a debArch, deb string)) {
 
 // debContents is the file list every package must have, exactly: path,
 // then mode and link target as dpkg-deb --contents prints them.
-func debContents() map[string]string {
+func debContents(t *testing.T) map[string]string {
 	c := map[string]string{
 		"./etc/tuninetd/":                            "drwxr-xr-x",
 		"./etc/tuninetd/example.conf":                "-rw-r--r--",
@@ -124,7 +124,7 @@ func debContents() map[string]string {
 		"./usr/share/man/man8/tuninetd.8.gz":         "-rw-r--r--",
 		"./usr/share/man/man8/tuntapd.8.gz":          "-rw-r--r--",
 	}
-	for _, l := range linkNames {
+	for _, l := range linkNames(t) {
 		c["./usr/sbin/"+l] = "lrwxr-xr-x -> tuninetd"
 	}
 	return c
@@ -176,7 +176,7 @@ func TestDebContents(t *testing.T) {
 			}
 			got[f[5]] = strings.Join(append([]string{f[0]}, f[6:]...), " ")
 		}
-		want := debContents()
+		want := debContents(t)
 		for p, w := range want {
 			if got[p] != w {
 				t.Errorf("%s: %q, want %q", p, got[p], w)
@@ -232,7 +232,7 @@ func TestDebExtractedRuns(t *testing.T) {
 			}
 			runner = []string{q}
 		}
-		for _, name := range append([]string{"tuninetd"}, linkNames...) {
+		for _, name := range append([]string{"tuninetd"}, linkNames(t)...) {
 			prog := filepath.Join(x, "usr/sbin", name)
 			argv := func(arg string) (string, int) {
 				return run(t, "", append(runner, prog)[0], append(append(runner, prog)[1:], arg)...)

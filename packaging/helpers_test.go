@@ -21,10 +21,6 @@ import (
 // root is the repository's top directory (tests run in packaging/).
 const root = ".."
 
-// linkNames are the names the tuninetd binary answers to besides its own,
-// as `make install` and the packages create them.
-var linkNames = []string{"tuntapd"}
-
 var built struct {
 	once sync.Once
 	dir  string
@@ -51,18 +47,43 @@ func goTool() string {
 	return "go"
 }
 
+// makeValue returns what a variable of the Makefile expands to.
+func makeValue(t *testing.T, name string) string {
+	t.Helper()
+	requireTool(t, "make", "make")
+	cmd := exec.Command("make", "--no-print-directory", "-s", "-f", "Makefile", "-f", "-", "print-value")
+	cmd.Dir = root
+	cmd.Stdin = strings.NewReader("print-value:\n\t@echo '$(" + name + ")'\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make: value of %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// linkNames are the names the tuninetd binary answers to besides its own,
+// which `make install` and the packages create as links.
+func linkNames(t *testing.T) []string {
+	t.Helper()
+	names := strings.Fields(makeValue(t, "DAEMON_LINKS"))
+	if len(names) == 0 {
+		t.Fatal("Makefile: DAEMON_LINKS is empty")
+	}
+	return names
+}
+
 // binDir returns a directory holding a freshly built tuninetd and bpfc and
 // a symbolic link to tuninetd for each of linkNames, built like `make`.
 func binDir(t *testing.T) string {
 	t.Helper()
+	links := linkNames(t)
 	built.once.Do(func() {
 		built.dir, built.err = os.MkdirTemp("", "tuninetd-packaging-")
 		if built.err != nil {
 			return
 		}
 		for _, c := range []string{"tuninetd", "bpfc"} {
-			cmd := exec.Command(goTool(), "build", "-buildvcs=false", "-trimpath", "-ldflags", "-X main.version=test",
-				"-o", filepath.Join(built.dir, c), "./cmd/"+c)
+			cmd := exec.Command(goTool(), "build", "-buildvcs=false", "-trimpath", "-o", filepath.Join(built.dir, c), "./cmd/"+c)
 			cmd.Dir = root
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -70,7 +91,7 @@ func binDir(t *testing.T) string {
 				return
 			}
 		}
-		for _, l := range linkNames {
+		for _, l := range links {
 			if built.err = os.Symlink("tuninetd", filepath.Join(built.dir, l)); built.err != nil {
 				return
 			}

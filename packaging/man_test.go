@@ -34,7 +34,8 @@ func TestManLint(t *testing.T) {
 // zero-width \&, and \- for a minus.
 var roffEscapes = strings.NewReplacer(`\fB`, "", `\fI`, "", `\fR`, "", `\fP`, "", `\&`, "", `\-`, "-", `\(dq`, `"`)
 
-// Every option name the program's -h prints appears in its page.
+// Every option name the program's -h prints appears in its page, and
+// every long option the page's OPTIONS section names is in -h.
 func TestManCoversHelp(t *testing.T) {
 	bin := binDir(t)
 	for _, m := range manPages {
@@ -48,6 +49,25 @@ func TestManCoversHelp(t *testing.T) {
 				re := regexp.MustCompile(`(?:^|[^A-Za-z0-9-])` + regexp.QuoteMeta(o) + `(?:[^A-Za-z0-9-]|$)`)
 				if !re.MatchString(page) {
 					t.Errorf("%s -h has %s, %s does not", m.prog, o, m.page)
+				}
+			}
+			// And the page documents no long option the program lacks.
+			inHelp := map[string]bool{}
+			for _, o := range opts {
+				inHelp[o] = true
+			}
+			section := page
+			if i := strings.Index(section, ".SH OPTIONS"); i >= 0 {
+				section = section[i+len(".SH OPTIONS"):]
+				if j := strings.Index(section, "\n.SH "); j >= 0 {
+					section = section[:j]
+				}
+			} else {
+				t.Fatalf("%s has no OPTIONS section", m.page)
+			}
+			for _, o := range regexp.MustCompile(`--[a-z][a-z0-9-]+`).FindAllString(section, -1) {
+				if !inHelp[o] {
+					t.Errorf("%s documents %s, %s -h does not list it", m.page, o, m.prog)
 				}
 			}
 		})

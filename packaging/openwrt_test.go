@@ -121,7 +121,7 @@ func shells(t *testing.T) map[string][]string {
 func TestOpenWrtInitInstances(t *testing.T) {
 	want := []procdInstance{{
 		name: "tuntapd-tun1",
-		argv: []string{"/usr/sbin/tuntapd", "--interface", "tun1", "--mode", "tap", "--write", "/tmp/held tun1.pcap", "--wait-iface"},
+		argv: []string{"/usr/sbin/tuntapd", "--interface", "tun1", "--mode", "tap", "--write", "/tmp/held tun1.pcap"},
 	}, {
 		name: "tuninetd-vpn",
 		argv: []string{"/usr/sbin/tuninetd", "--interface", "tun0", "--command", "/etc/tuninetd/vpn.sh wg0",
@@ -330,7 +330,6 @@ func TestOpenWrtMakefile(t *testing.T) {
 		"include ../../lang/golang/golang-package.mk",
 		"GO_PKG:=github.com/tuninetd/tuninetd",
 		"GO_PKG_BUILD_PKG:=github.com/tuninetd/tuninetd/cmd/tuninetd",
-		"GO_PKG_LDFLAGS_X:=main.version=$(PKG_VERSION)",
 		"PKG_BUILD_FLAGS:=no-mips16",
 		"+kmod-tun",
 		"+kmod-nfnetlink-log",
@@ -344,15 +343,22 @@ func TestOpenWrtMakefile(t *testing.T) {
 			t.Errorf("%s lacks %q", owrtMake, want)
 		}
 	}
-	for _, l := range linkNames {
+	for _, l := range linkNames(t) {
 		if !strings.Contains(mk, "$(LN) tuninetd $(1)/usr/sbin/"+l) {
 			t.Errorf("%s does not link /usr/sbin/%s to tuninetd", owrtMake, l)
 		}
 	}
-	// The version the package builds is the binary's.
+	// The package builds the version `make` does, stamped into the same
+	// variable.
 	m := regexp.MustCompile(`(?m)^PKG_VERSION:=(\S+)$`).FindStringSubmatch(mk)
-	v := regexp.MustCompile(`(?m)^var version = "(.*)"$`).FindStringSubmatch(readFile(t, "cmd/tuninetd/main.go"))
-	if m == nil || v == nil || m[1] != v[1] {
-		t.Errorf("PKG_VERSION %v differs from cmd/tuninetd's version %v", m, v)
+	if v := binaryVersion(t); m == nil || m[1] != v {
+		t.Errorf("%s: PKG_VERSION %v, make builds %s", owrtMake, m, v)
+	}
+	x := regexp.MustCompile(`-X (\S+)=`).FindStringSubmatch(makeValue(t, "LDFLAGS"))
+	if x == nil {
+		t.Fatal("Makefile: LDFLAGS sets no -X version")
+	}
+	if want := "GO_PKG_LDFLAGS_X:=" + x[1] + "=$(PKG_VERSION)"; !strings.Contains(mk, want) {
+		t.Errorf("%s lacks %q", owrtMake, want)
 	}
 }
