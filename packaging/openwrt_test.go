@@ -128,15 +128,17 @@ func TestOpenWrtInitInstances(t *testing.T) {
 			"--filter", `tcp port 22 and not host "10.0.0.1" and '$HOME' * ip[2:2] > 100 `,
 			"--ttl", "900", "--hold", "tun", "--cmd-timeout", "30", "--ack-only", "--wait-iface"},
 	}, {
-		name: "tuninetd-cfg01",
+		name: "tuninetd-cfg9",
 		argv: []string{"/usr/sbin/tuninetd", "--nflog-group", "0", "--command", "/usr/bin/logger -t vpn",
 			"--write", "/tmp/start events.pcap", "--holdoff", "5", "--ring-blocks", "8", "--ring-block-size", "131072",
 			"--stop-on-exit"},
 	}}
 	wantLogs := []string{
-		"section 'noiface': option 'interface' is required; not started",
-		"section 'nocommand': option 'command' is required; not started",
-		"section 'nosensor': option 'interface' or 'nflog_group' is required; not started",
+		"daemon.warn section 'vpn': unknown option 'tll' ignored",
+		"daemon.warn section 'typo': unknown section type 'tunineted' ignored",
+		"daemon.err section 'noiface': option 'interface' is required; not started",
+		"daemon.err section 'nocommand': option 'command' is required; not started",
+		"daemon.err section 'nosensor': option 'interface' or 'nflog_group' is required; not started",
 	}
 	for name, sh := range shells(t) {
 		t.Run(name, func(t *testing.T) {
@@ -181,11 +183,11 @@ func TestOpenWrtInitInstances(t *testing.T) {
 			for _, c := range other {
 				switch c.name {
 				case "logger":
-					if len(c.args) < 5 || c.args[0] != "-t" || c.args[1] != "tuninetd" || c.args[2] != "-p" || c.args[3] != "daemon.err" {
-						t.Errorf("logger %q: want -t tuninetd -p daemon.err MESSAGE", c.args)
+					if len(c.args) != 5 || c.args[0] != "-t" || c.args[1] != "tuninetd" || c.args[2] != "-p" {
+						t.Errorf("logger %q: want -t tuninetd -p PRIORITY MESSAGE", c.args)
 						continue
 					}
-					logs = append(logs, strings.Join(c.args[4:], " "))
+					logs = append(logs, c.args[3]+" "+c.args[4])
 				case "procd_add_reload_trigger":
 					trigger = reflect.DeepEqual(c.args, []string{"tuninetd"})
 				case "USE_PROCD":

@@ -19,25 +19,28 @@ record() {
 	printf '\n' >>"$STUB_OUT"
 }
 
-# UCI: sections in file order; an anonymous section gets a cfgNN name.
+# UCI, as functions.sh keeps it: sections in file order, an anonymous one
+# named cfgN (N counting every section so far), the type stored as the
+# option TYPE, and config_cb/option_cb called for each section and
+# option (the init script may define them; these are the defaults).
 STUB_SECTIONS=''
-STUB_SECTION=''
-STUB_ANON=0
+STUB_COUNT=0
+CONFIG_SECTION=''
+config_cb() { :; }
+option_cb() { :; }
 config() {
-	if [ $# -ge 2 ]; then
-		STUB_SECTION=$2
-	else
-		STUB_ANON=$((STUB_ANON + 1))
-		STUB_SECTION=$(printf 'cfg%02d' "$STUB_ANON")
-	fi
-	STUB_SECTIONS="$STUB_SECTIONS $STUB_SECTION"
-	eval "STUB_TYPE_$STUB_SECTION=\$1"
+	STUB_COUNT=$((STUB_COUNT + 1))
+	CONFIG_SECTION=${2:-cfg$STUB_COUNT}
+	STUB_SECTIONS="$STUB_SECTIONS $CONFIG_SECTION"
+	eval "STUB_OPT_${CONFIG_SECTION}_TYPE=\$1"
+	config_cb "$1" "$CONFIG_SECTION"
 }
 option() {
-	eval "STUB_OPT_${STUB_SECTION}_$1=\$2"
+	eval "STUB_OPT_${CONFIG_SECTION}_$1=\$2"
+	option_cb "$1" "$2"
 }
 list() {
-	record list-unsupported "$STUB_SECTION" "$1"
+	record list-unsupported "$CONFIG_SECTION" "$1"
 }
 
 config_load() {
@@ -63,7 +66,7 @@ config_foreach() {
 	local fn=$1 type=$2 s t
 	shift 2
 	for s in $STUB_SECTIONS; do
-		eval "t=\$STUB_TYPE_$s"
+		eval "t=\$STUB_OPT_${s}_TYPE"
 		[ "$t" = "$type" ] || continue
 		"$fn" "$s" "$@"
 	done
