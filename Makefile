@@ -26,7 +26,7 @@ MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/in
 MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch
 MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig)$$
 
-.PHONY: all build test vet unit test-mips cross bench demo clean
+.PHONY: all build test vet unit test-mips cross bench demo clean install uninstall deb FORCE
 
 all: build
 
@@ -79,6 +79,70 @@ cross:
 		env $$env CGO_ENABLED=0 $(GOBUILD) -o $$out ./cmd/tuninetd; \
 		printf '%-28s %10d %10d\n' $$out $$(stat -c %s $$out) $$(xz -9 -c $$out | wc -c); \
 	done
+
+# Names the tuninetd binary answers to besides its own, made links by
+# install and the packages (the build rules set it too).
+
+# `make install`: PREFIX and DESTDIR as usual; the systemd units get the
+# paths rewritten to SBINDIR and SYSCONFDIR.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/tuninetd
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+
+# The binary, its links, man pages, systemd units, documentation and the
+# example configuration. Builds first when Go is on PATH (sudo often
+# resets PATH; then run `make` as yourself first).
+install:
+	@if command -v $(GO) >/dev/null 2>&1; then $(MAKE) --no-print-directory build; \
+	elif [ ! -x bin/tuninetd ]; then echo "no $(GO) on PATH and no bin/tuninetd: run 'make' first" >&2; exit 1; fi
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tuninetd
+	$(INSTALL) -m 0755 bin/tuninetd $(DESTDIR)$(SBINDIR)/tuninetd
+	for l in $(DAEMON_LINKS); do ln -sfn tuninetd $(DESTDIR)$(SBINDIR)/$$l; done
+	$(INSTALL) -m 0644 man/tuninetd.8 man/tuntapd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 LICENSE CHANGELOG.md README.md $(DESTDIR)$(DOCDIR)/
+	for u in packaging/systemd/*.service; do \
+		sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/tuninetd/|$(SYSCONFDIR)/tuninetd/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	$(INSTALL) -m 0644 packaging/example.conf $(DESTDIR)$(SYSCONFDIR)/tuninetd/example.conf
+
+# Removes what install put there, except configuration in SYSCONFDIR
+# other than the example.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/tuninetd $(addprefix $(DESTDIR)$(SBINDIR)/,$(DAEMON_LINKS)) \
+		$(DESTDIR)$(MANDIR)/man8/tuninetd.8 $(DESTDIR)$(MANDIR)/man8/tuntapd.8 \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(wildcard packaging/systemd/*.service))) \
+		$(DESTDIR)$(SYSCONFDIR)/tuninetd/example.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# Debian packages, one per architecture, by nfpm run as a tool (pinned;
+# never a dependency of this module): DEBDIR/tuninetd_VERSION_ARCH.deb.
+NFPM_VERSION   := v2.48.0
+NFPM           ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+DEB_ARCHS      := amd64 arm64 armhf
+DEBDIR         ?= dist
+DEB_MAINTAINER ?= tuninetd developers <noreply@tuninetd.invalid>
+# Debian architecture -> Go's.
+deb_goarch = $(if $(filter armhf,$(1)),GOARCH=arm GOARM=7,GOARCH=$(1))
+
+deb: $(DEB_ARCHS:%=$(DEBDIR)/tuninetd_$(VERSION)_%.deb)
+
+$(DEBDIR)/tuninetd_$(VERSION)_%.deb: FORCE
+	@rm -rf $(DEBDIR)/deb-$* && mkdir -p $(DEBDIR)/deb-$*
+	env GOOS=linux $(call deb_goarch,$*) CGO_ENABLED=0 $(GOBUILD) -o $(DEBDIR)/deb-$*/tuninetd ./cmd/tuninetd
+	for m in tuninetd.8 tuntapd.8; do gzip -9n < man/$$m > $(DEBDIR)/deb-$*/$$m.gz || exit 1; done
+	gzip -9n < CHANGELOG.md > $(DEBDIR)/deb-$*/changelog.gz
+	{ cat packaging/deb/copyright.head; sed -e 's/^$$/./' -e 's/^/ /' LICENSE; } > $(DEBDIR)/deb-$*/copyright
+	cp packaging/systemd/*.service packaging/example.conf packaging/deb/postinst packaging/deb/postrm $(DEBDIR)/deb-$*/
+	cd $(DEBDIR)/deb-$* && DEB_ARCH=$* DEB_VERSION=$(VERSION) DEB_MAINTAINER='$(DEB_MAINTAINER)' \
+		$(NFPM) package --packager deb --config $(CURDIR)/packaging/deb/nfpm.yaml --target $(abspath $@)
+
+FORCE:
 
 # Benchmarks against tcpdump on veth traffic in a throwaway namespace
 # (root). They print figures and assert nothing.
