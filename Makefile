@@ -80,9 +80,6 @@ cross:
 		printf '%-28s %10d %10d\n' $$out $$(stat -c %s $$out) $$(xz -9 -c $$out | wc -c); \
 	done
 
-# Names the tuninetd binary answers to besides its own, made links by
-# install and the packages (the build rules set it too).
-
 # `make install`: PREFIX and DESTDIR as usual; the systemd units get the
 # paths rewritten to SBINDIR and SYSCONFDIR.
 PREFIX     ?= /usr/local
