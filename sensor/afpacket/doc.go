@@ -134,8 +134,10 @@ const (
 	// in up state: enough for the headers of the newest packet.
 	UpSnaplen = 256
 	// UpTick is how often the ring is read in up state while traffic
-	// flows. It bounds how late activity is reported (the stop precision
-	// budget is 0.25 s) and is the up state's wake-up rate in a flood.
+	// flows. It bounds how late activity is reported, and so how late
+	// after TTL idle seconds a stop can come (a quarter of a second at
+	// most, with the loop's own slack), and is the up state's wake-up rate
+	// in a flood.
 	UpTick = 100 * time.Millisecond
 	// RetireTimeout is the ring's block-retire timeout. While traffic
 	// flows, activity is read from PACKET_STATISTICS on each tick; after a

@@ -21,12 +21,12 @@ import (
 
 // fakeKernel is a scripted NETLINK_NETFILTER socket: it numbers requests
 // as netlink.Conn does, records them, and hands the sensor whatever
-// datagrams and errors the test (or its answer function) queued, with the
+// datagrams and errors the test (or its reply function) queued, with the
 // real socket's deadline and close semantics.
 type fakeKernel struct {
-	// answer, if set, returns the datagrams the kernel sends in reply to
+	// reply, if set, returns the datagrams the kernel sends in reply to
 	// request seq (usually its ACK). It runs inside send.
-	answer func(seq uint32, c configMsg) [][]byte
+	reply func(seq uint32, c configMsg) [][]byte
 
 	mu       sync.Mutex
 	seq      uint32
@@ -100,10 +100,10 @@ func (k *fakeKernel) send(m netlink.Message) (uint32, error) {
 	seq := k.seq
 	k.sent = append(k.sent, c)
 	k.seqs = append(k.seqs, seq)
-	answer := k.answer
+	reply := k.reply
 	k.mu.Unlock()
-	if answer != nil {
-		for _, d := range answer(seq, c) {
+	if reply != nil {
+		for _, d := range reply(seq, c) {
 			k.deliver(d)
 		}
 	}
@@ -202,7 +202,7 @@ var loggedUDP = logPacket{Family: unix.AF_INET, Group: 5, HasHdr: true, HWProtoc
 // packets logged meanwhile reach the sink once Run starts, with bytes.
 func TestConversationBindAckBySequence(t *testing.T) {
 	k := newFakeKernel()
-	k.answer = func(seq uint32, c configMsg) [][]byte {
+	k.reply = func(seq uint32, c configMsg) [][]byte {
 		return [][]byte{
 			append(logMsg(loggedUDP), ackMsg(seq+7, unix.EPERM)...), // not ours: ignored
 			ackMsg(0, unix.EINVAL), // nor is this
@@ -240,7 +240,7 @@ func TestConversationBindAckBySequence(t *testing.T) {
 // A refused bind is Open's error, naming the group and the likely cause.
 func TestConversationBindRefused(t *testing.T) {
 	k := newFakeKernel()
-	k.answer = func(seq uint32, c configMsg) [][]byte { return [][]byte{ackMsg(seq, unix.EOPNOTSUPP)} }
+	k.reply = func(seq uint32, c configMsg) [][]byte { return [][]byte{ackMsg(seq, unix.EOPNOTSUPP)} }
 	_, err := openOn(Config{Group: 9}, k)
 	var be *BindError
 	if !errors.As(err, &be) || be.Group != 9 || !errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, ErrGroupBusy) {
@@ -259,7 +259,7 @@ func TestConversationBindRefused(t *testing.T) {
 // it; the socket keeps working.
 func TestConversationENOBUFS(t *testing.T) {
 	k := newFakeKernel()
-	k.answer = func(seq uint32, c configMsg) [][]byte {
+	k.reply = func(seq uint32, c configMsg) [][]byte {
 		if c.Cmd == cmdBind {
 			k.fail(unix.ENOBUFS)
 		}
@@ -292,13 +292,13 @@ func TestConversationENOBUFS(t *testing.T) {
 func TestConversationModeSwitch(t *testing.T) {
 	for _, ackOnly := range []bool{false, true} {
 		k := newFakeKernel()
-		k.answer = ackAll
+		k.reply = ackAll
 		var logs sensortest.Log
 		s := openFake(t, k, Config{Group: 5, AckOnly: ackOnly, Logf: logs.Logf})
 		sink := sensortest.NewRecorder(16)
 		sensortest.Run(t, s, sink)
 
-		k.answer = nil // answer the up request by hand
+		k.reply = nil // the test answers the up request
 		s.SetMode(sensor.Up)
 		s.SetMode(sensor.Up) // no change: nothing sent
 		sent, seqs := k.waitRequests(t, 2)
@@ -360,7 +360,7 @@ func TestConversationModeSwitch(t *testing.T) {
 // A datagram longer than the buffer is activity; the buffer grows.
 func TestConversationTruncated(t *testing.T) {
 	k := newFakeKernel()
-	k.answer = ackAll
+	k.reply = ackAll
 	s := openFake(t, k, Config{Group: 5})
 	sink := sensortest.NewRecorder(16)
 	sensortest.Run(t, s, sink)

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mdlayher/netlink"
 )
 
 // Netlink and nfnetlink_log numbers (linux/netlink.h,
@@ -20,13 +22,8 @@ const (
 	nlaHdrLen   = 4  // struct nlattr
 	nfgenLen    = 4  // struct nfgenmsg
 
-	nlmsgNoop    = 0x1
-	nlmsgError   = 0x2
-	nlmsgDone    = 0x3
-	nlmsgOverrun = 0x4
-
-	nlmFRequest = 0x1
-	nlmFAck     = 0x4
+	nlmsgError = 0x2
+	nlmsgDone  = 0x3
 
 	nfnlSubsysULOG = 4
 	nfnetlinkV0    = 0
@@ -50,8 +47,6 @@ const (
 	attrPayload     = 9
 	attrPrefix      = 10
 	attrUID         = 11
-	attrSeq         = 12
-	attrSeqGlobal   = 13
 	attrGID         = 14
 	attrHWType      = 15
 	attrHWHeader    = 16
@@ -69,8 +64,10 @@ const (
 )
 
 // NFULNL_CFG_CMD_* commands. PF_BIND/PF_UNBIND (3, 4) are deliberately
-// absent: on nfnetlink_log they re-point the namespace's default logger
-// and outlive the process (see DESIGN.md), and group rules do not need them.
+// absent: on nfnetlink_log they are not no-ops but make it the
+// namespace's default logger for the family, which outlives the process
+// (seen: nf_log's entry 2 switched to nfnetlink_log and stayed after
+// exit), and NFLOG and "log group" rules do not need them.
 const (
 	cmdNone   = 0
 	cmdBind   = 1
@@ -79,7 +76,6 @@ const (
 
 // NFULNL_COPY_* modes.
 const (
-	copyNone   = 0
 	copyMeta   = 1
 	copyPacket = 2
 )
@@ -151,6 +147,12 @@ func ackErrno(data []byte) (int, error) {
 // forEachAttr calls fn with each attribute's type (flags stripped) and
 // value in b. Malformed lengths end the walk with an error; unknown types
 // are the caller's to skip.
+//
+// Values alias b. netlink.AttributeDecoder would copy each one: walking a
+// metadata-only packet took 31 ns with no allocation here and 249 ns with
+// 10 allocations (176 B) with the decoder; with a 1500-byte payload, 37 ns
+// against 690 ns and 1712 B (BenchmarkAttributeWalk, amd64). Every
+// logged packet is walked, up to about 2000 in one up-state datagram.
 func forEachAttr(b []byte, fn func(typ uint16, v []byte)) error {
 	for len(b) >= nlaHdrLen {
 		n := int(binary.NativeEndian.Uint16(b[0:2]))
@@ -403,84 +405,35 @@ type configMsg struct {
 	Flags      uint16
 }
 
-// appendAttr appends a netlink attribute (host-order header, value
-// padded to 4 bytes).
-func appendAttr(b []byte, typ uint16, v []byte) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(nlaHdrLen+len(v)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, v...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
-func beU32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
 // marshal returns the message payload (nfgenmsg and attributes); the
 // netlink header is the connection's to add. The kernel applies the
 // command first, then mode, timeout, buffer size, threshold and flags,
 // all in one call, so one message configures a group atomically.
 func (c configMsg) marshal() []byte {
-	b := []byte{0 /* AF_UNSPEC */, nfnetlinkV0}
-	b = binary.BigEndian.AppendUint16(b, c.Group)
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian // nfnetlink values; headers stay in host order
 	if c.Cmd != cmdNone {
-		b = appendAttr(b, attrCfgCmd, []byte{c.Cmd})
+		ae.Uint8(attrCfgCmd, c.Cmd)
 	}
 	if c.HasMode {
-		v := binary.BigEndian.AppendUint32(nil, c.CopyRange)
-		b = appendAttr(b, attrCfgMode, append(v, c.CopyMode, 0))
+		// struct nfulnl_msg_config_mode: copy_range, copy_mode, padding.
+		ae.Bytes(attrCfgMode, append(binary.BigEndian.AppendUint32(nil, c.CopyRange), c.CopyMode, 0))
 	}
 	if c.HasBufSiz {
-		b = appendAttr(b, attrCfgNLBufSiz, beU32(c.BufSiz))
+		ae.Uint32(attrCfgNLBufSiz, c.BufSiz)
 	}
 	if c.HasTimeout {
-		b = appendAttr(b, attrCfgTimeout, beU32(c.Timeout))
+		ae.Uint32(attrCfgTimeout, c.Timeout)
 	}
 	if c.HasQThresh {
-		b = appendAttr(b, attrCfgQThresh, beU32(c.QThresh))
+		ae.Uint32(attrCfgQThresh, c.QThresh)
 	}
 	if c.HasFlags {
-		b = appendAttr(b, attrCfgFlags, binary.BigEndian.AppendUint16(nil, c.Flags))
+		ae.Uint16(attrCfgFlags, c.Flags)
 	}
-	return b
-}
-
-// parseConfig is marshal's inverse (used by tests and the fuzz target to
-// check the encoding).
-func parseConfig(data []byte) (configMsg, error) {
-	var c configMsg
-	if len(data) < nfgenLen {
-		return c, fmt.Errorf("nflog config message of %d bytes: %w", len(data), errShort)
-	}
-	c.Group = be16(data[2:4])
-	err := forEachAttr(data[nfgenLen:], func(typ uint16, v []byte) {
-		switch typ {
-		case attrCfgCmd:
-			if len(v) >= 1 {
-				c.Cmd = v[0]
-			}
-		case attrCfgMode:
-			if len(v) >= 6 {
-				c.HasMode, c.CopyRange, c.CopyMode = true, be32(v[0:4]), v[4]
-			}
-		case attrCfgNLBufSiz:
-			if len(v) >= 4 {
-				c.HasBufSiz, c.BufSiz = true, be32(v)
-			}
-		case attrCfgTimeout:
-			if len(v) >= 4 {
-				c.HasTimeout, c.Timeout = true, be32(v)
-			}
-		case attrCfgQThresh:
-			if len(v) >= 4 {
-				c.HasQThresh, c.QThresh = true, be32(v)
-			}
-		case attrCfgFlags:
-			if len(v) >= 2 {
-				c.HasFlags, c.Flags = true, be16(v)
-			}
-		}
-	})
-	return c, err
+	// Encode fails only for a value over 64 KiB; these are 6 bytes at most.
+	attrs, _ := ae.Encode()
+	b := []byte{0 /* AF_UNSPEC */, nfnetlinkV0}
+	b = binary.BigEndian.AppendUint16(b, c.Group)
+	return append(b, attrs...)
 }

@@ -155,7 +155,7 @@ func (s *Sensor) waitAck(seq uint32) (int, error) {
 		if r.Packets > 0 && len(s.stash) < maxStash {
 			s.stash = append(s.stash, append([]byte(nil), s.buf[:n]...))
 		}
-		for _, a := range r.Acks {
+		for _, a := range r.Answers {
 			if a.Seq == seq {
 				return a.Errno, nil
 			}
@@ -280,7 +280,7 @@ func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 	up := sensor.Mode(s.mode.Load()) == sensor.Up
 	r := scanDatagram(b, up && s.cfg.AckOnly)
 	s.reads.Add(1)
-	for _, a := range r.Acks {
+	for _, a := range r.Answers {
 		s.answered(a)
 	}
 	if r.Err != nil {
@@ -301,7 +301,7 @@ func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 			p = toPacket(&r.Start, now, s.ifname(r.Start.ifIndex()))
 		}
 		sink.Seen(now, p)
-	case !s.cfg.AckOnly || r.ACKs > 0:
+	case !s.cfg.AckOnly || r.TCPAcks > 0:
 		sink.Seen(now, nil)
 	}
 }
@@ -319,7 +319,7 @@ func (s *Sensor) overflow(sink sensor.Sink) {
 }
 
 // answered matches the kernel's answer to a configuration request.
-func (s *Sensor) answered(a ackResult) {
+func (s *Sensor) answered(a answer) {
 	s.cfgMu.Lock()
 	what, ok := s.pending[a.Seq]
 	delete(s.pending, a.Seq)
