@@ -7,6 +7,7 @@ package nflog
 // res_id, every numeric NFULA_* value) are big-endian.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -212,96 +213,119 @@ func parsePacket(data []byte) (logPacket, error) {
 	}
 	p.Family = data[0]
 	p.Group = be16(data[2:4])
-	err := forEachAttr(data[nfgenLen:], func(typ uint16, v []byte) {
-		switch typ {
-		case attrPacketHdr:
-			if len(v) >= 4 {
-				p.HasHdr = true
-				p.HWProtocol = be16(v[0:2])
-				p.Hook = v[2]
-			}
-		case attrMark:
-			if len(v) >= 4 {
-				p.Mark = be32(v)
-			}
-		case attrTimestamp:
-			if len(v) >= 16 {
-				sec, usec := be64(v[0:8]), be64(v[8:16])
-				// A zero stamp means the kernel had none; so do
-				// values no clock produces (they would overflow).
-				if sec != 0 && sec < 1<<40 && usec < 1e6 {
-					p.HasTime = true
-					p.Time = time.Unix(int64(sec), int64(usec)*1000)
-				}
-			}
-		case attrIfIndexIn:
-			if len(v) >= 4 {
-				p.InDev = be32(v)
-			}
-		case attrIfIndexOut:
-			if len(v) >= 4 {
-				p.OutDev = be32(v)
-			}
-		case attrPhysIn:
-			if len(v) >= 4 {
-				p.PhysInDev = be32(v)
-			}
-		case attrPhysOut:
-			if len(v) >= 4 {
-				p.PhysOutDev = be32(v)
-			}
-		case attrHWAddr:
-			if len(v) >= 4 {
-				n := int(be16(v[0:2]))
-				if n <= len(v)-4 && n <= 8 {
-					p.HWAddr = v[4 : 4+n]
-				}
-			}
-		case attrPayload:
-			p.HasPayload = true
-			p.Payload = v
-		case attrPrefix:
-			// NUL-terminated; keep what precedes the first NUL.
-			s := v
-			for i, c := range v {
-				if c == 0 {
-					s = v[:i]
-					break
-				}
-			}
-			p.Prefix = string(s)
-		case attrUID:
-			if len(v) >= 4 {
-				p.HasUID, p.UID = true, be32(v)
-			}
-		case attrGID:
-			if len(v) >= 4 {
-				p.HasGID, p.GID = true, be32(v)
-			}
-		case attrHWType:
-			if len(v) >= 2 {
-				p.HWType = be16(v)
-			}
-		case attrHWLen:
-			if len(v) >= 2 {
-				p.HWLen = be16(v)
-			}
-		case attrHWHeader:
-			p.HWHeader = v
-		case attrL2Header:
-			p.L2Header = v
-		case attrVLAN:
-			forEachAttr(v, func(t uint16, w []byte) {
-				switch {
-				case t == attrVLANProto && len(w) >= 2:
-					p.HasVLAN, p.VLANProto = true, be16(w)
-				case t == attrVLANTCI && len(w) >= 2:
-					p.HasVLAN, p.VLANTCI = true, be16(w)
-				}
-			})
-		}
-	})
+	err := forEachAttr(data[nfgenLen:], p.setAttr)
 	return p, err
+}
+
+// setAttr records one NFULA_* attribute of a logged packet. A value too
+// short for its type leaves the field as it was.
+func (p *logPacket) setAttr(typ uint16, v []byte) {
+	switch typ {
+	case attrPacketHdr:
+		// struct nfulnl_msg_packet_hdr: hw_protocol, hook, padding.
+		if len(v) >= 4 {
+			p.HasHdr, p.HWProtocol, p.Hook = true, be16(v[0:2]), v[2]
+		}
+	case attrMark:
+		setU32(&p.Mark, v)
+	case attrTimestamp:
+		if t, ok := timestamp(v); ok {
+			p.HasTime, p.Time = true, t
+		}
+	case attrIfIndexIn:
+		setU32(&p.InDev, v)
+	case attrIfIndexOut:
+		setU32(&p.OutDev, v)
+	case attrPhysIn:
+		setU32(&p.PhysInDev, v)
+	case attrPhysOut:
+		setU32(&p.PhysOutDev, v)
+	case attrHWAddr:
+		if a := hwAddr(v); a != nil {
+			p.HWAddr = a
+		}
+	case attrPayload:
+		p.HasPayload, p.Payload = true, v
+	case attrPrefix:
+		p.Prefix = cString(v)
+	case attrUID:
+		p.HasUID = setU32(&p.UID, v) || p.HasUID
+	case attrGID:
+		p.HasGID = setU32(&p.GID, v) || p.HasGID
+	case attrHWType:
+		setU16(&p.HWType, v)
+	case attrHWLen:
+		setU16(&p.HWLen, v)
+	case attrHWHeader:
+		p.HWHeader = v
+	case attrL2Header:
+		p.L2Header = v
+	case attrVLAN:
+		forEachAttr(v, p.setVLANAttr)
+	}
+}
+
+// setVLANAttr records one attribute nested in NFULA_VLAN.
+func (p *logPacket) setVLANAttr(typ uint16, v []byte) {
+	switch typ {
+	case attrVLANProto:
+		p.HasVLAN = setU16(&p.VLANProto, v) || p.HasVLAN
+	case attrVLANTCI:
+		p.HasVLAN = setU16(&p.VLANTCI, v) || p.HasVLAN
+	}
+}
+
+// setU16 and setU32 store a big-endian attribute value in *dst and report
+// whether v was long enough to hold one.
+func setU16(dst *uint16, v []byte) bool {
+	if len(v) < 2 {
+		return false
+	}
+	*dst = be16(v)
+	return true
+}
+
+func setU32(dst *uint32, v []byte) bool {
+	if len(v) < 4 {
+		return false
+	}
+	*dst = be32(v)
+	return true
+}
+
+// timestamp reads struct nfulnl_msg_packet_timestamp (seconds and
+// microseconds, 64 bits each). A zero stamp means the kernel had none; so
+// do values no clock produces (they would overflow).
+func timestamp(v []byte) (time.Time, bool) {
+	if len(v) < 16 {
+		return time.Time{}, false
+	}
+	sec, usec := be64(v[0:8]), be64(v[8:16])
+	if sec == 0 || sec >= 1<<40 || usec >= 1e6 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(sec), int64(usec)*1000), true
+}
+
+// hwAddr reads struct nfulnl_msg_packet_hw: the address length, padding,
+// then up to 8 address bytes. A length that does not fit is no address.
+func hwAddr(v []byte) []byte {
+	if len(v) < 4 {
+		return nil
+	}
+	n := int(be16(v[0:2]))
+	if n > len(v)-4 || n > 8 {
+		return nil
+	}
+	return v[4 : 4+n]
+}
+
+// cString returns what precedes the first NUL (all of v if none).
+func cString(v []byte) string {
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		v = v[:i]
+	}
+	return string(v)
 }
 
 // linkFrame returns the Ethernet header to put in front of the payload,
