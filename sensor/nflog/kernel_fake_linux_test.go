@@ -73,7 +73,7 @@ func (k *fakeKernel) requests() ([]configMsg, []uint32) {
 // waitRequests waits until n requests have been sent.
 func (k *fakeKernel) waitRequests(t *testing.T, n int) ([]configMsg, []uint32) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(sensortest.Patience); ; time.Sleep(time.Millisecond) {
 		if sent, seqs := k.requests(); len(sent) >= n || time.Now().After(deadline) {
 			if len(sent) != n {
 				t.Fatalf("%d requests sent, want %d: %+v", len(sent), n, sent)
@@ -225,13 +225,13 @@ func TestConversationBindAckBySequence(t *testing.T) {
 	sink := sensortest.NewRecorder(16)
 	sensortest.Run(t, s, sink)
 	for i := 0; i < 2; i++ {
-		rep := sink.Next(t, 10*time.Second, "packet logged before the bind's answer")
+		rep := sink.Next(t, sensortest.Patience, "packet logged before the bind's answer")
 		if rep.Packet == nil || rep.Packet.Ifname != "lo" || len(rep.Packet.Data) != len(udp4) {
 			t.Errorf("report %d: %+v", i, rep.Packet)
 		}
 	}
 	k.deliver(logMsg(loggedUDP))
-	sink.Next(t, 10*time.Second, "packet after Run started")
+	sink.Next(t, sensortest.Patience, "packet after Run started")
 	if st := s.Stats()[0]; !strings.Contains(st, "3 packets in 3 reads") || !strings.Contains(st, "0 malformed") {
 		t.Errorf("Stats = %q", st)
 	}
@@ -269,13 +269,13 @@ func TestConversationENOBUFS(t *testing.T) {
 	s := openFake(t, k, Config{Group: 5, Logf: logs.Logf})
 	sink := sensortest.NewRecorder(16)
 	sensortest.Run(t, s, sink)
-	if rep := sink.Next(t, 10*time.Second, "overflow before Run"); rep.Packet != nil {
+	if rep := sink.Next(t, sensortest.Patience, "overflow before Run"); rep.Packet != nil {
 		t.Errorf("overflow report carries a packet")
 	}
 	k.fail(unix.ENOBUFS)
-	sink.Next(t, 10*time.Second, "overflow in Run")
+	sink.Next(t, sensortest.Patience, "overflow in Run")
 	k.deliver(logMsg(loggedUDP))
-	if rep := sink.Next(t, 10*time.Second, "packet after the overflows"); rep.Packet == nil {
+	if rep := sink.Next(t, sensortest.Patience, "packet after the overflows"); rep.Packet == nil {
 		t.Error("standby report after overflow has no packet")
 	}
 	if n := logs.Count("NFLOG: warning! No enough nfnlbufsiz..."); n != 1 {
@@ -322,7 +322,7 @@ func TestConversationModeSwitch(t *testing.T) {
 			sink.ExpectNone(t, 50*time.Millisecond, "up state with AckOnly, no ACK segment")
 			k.deliver(logMsg(noAck), logMsg(withAck))
 		}
-		if rep := sink.Next(t, 10*time.Second, "up-state batch"); rep.Packet != nil {
+		if rep := sink.Next(t, sensortest.Patience, "up-state batch"); rep.Packet != nil {
 			t.Errorf("AckOnly %v: up-state report carries a packet", ackOnly)
 		}
 		// A late duplicate of that answer is not logged again.
@@ -334,7 +334,7 @@ func TestConversationModeSwitch(t *testing.T) {
 			t.Errorf("AckOnly %v: standby request %+v", ackOnly, sb)
 		}
 		k.deliver(ackMsg(seqs[2], 0), logMsg(loggedUDP))
-		if rep := sink.Next(t, 10*time.Second, "standby packet"); rep.Packet == nil {
+		if rep := sink.Next(t, sensortest.Patience, "standby packet"); rep.Packet == nil {
 			t.Errorf("AckOnly %v: standby report without the packet", ackOnly)
 		}
 		if st := s.Stats()[0]; !strings.HasSuffix(st, "standby configuration") {
@@ -365,13 +365,13 @@ func TestConversationTruncated(t *testing.T) {
 	sink := sensortest.NewRecorder(16)
 	sensortest.Run(t, s, sink)
 	k.rx <- fakeRead{b: logMsg(loggedUDP), n: 2 * readBufSize}
-	if rep := sink.Next(t, 10*time.Second, "cut datagram"); rep.Packet != nil {
+	if rep := sink.Next(t, sensortest.Patience, "cut datagram"); rep.Packet != nil {
 		t.Error("report for a cut datagram carries a packet")
 	}
 	big := logMsg(logPacket{HasHdr: true, HWProtocol: 0x0800, HasPayload: true, Payload: make([]byte, 60000)})
 	k.deliver(big, big, big, big, big) // more than readBufSize
 
-	if rep := sink.Next(t, 10*time.Second, "datagram after the buffer grew"); rep.Packet == nil {
+	if rep := sink.Next(t, sensortest.Patience, "datagram after the buffer grew"); rep.Packet == nil {
 		t.Error("no packet after the buffer grew")
 	}
 	if st := s.Stats()[0]; !strings.Contains(st, "5 packets in 1 reads") || !strings.Contains(st, "1 truncated") {
