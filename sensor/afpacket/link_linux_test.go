@@ -57,9 +57,9 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 		sink.Flush()
 		sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
 	}
-	time.Sleep(100 * time.Millisecond)
 	// Cleanups of the closed devices stay registered until the test ends,
 	// so count only what the sensor could leak.
+	sensortest.Eventually(func() bool { return countFDs(t) <= fds+1 && runtime.NumGoroutine() <= gs+1 })
 	if f := countFDs(t); f > fds+1 {
 		t.Errorf("fds grew from %d to %d over %d delete/re-create cycles", fds, f, cycles)
 	}

@@ -457,7 +457,7 @@ func TestNoLeaks(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		cycle()
 	}
-	time.Sleep(200 * time.Millisecond)
+	sensortest.Eventually(func() bool { return countFDs(t) <= fds && runtime.NumGoroutine() <= gs+1 })
 	if f := countFDs(t); f > fds {
 		t.Errorf("fds grew from %d to %d over 30 open/close cycles", fds, f)
 	}

@@ -9,8 +9,11 @@
 // only metadata, or with AckOnly the first bytes needed to see TCP flags,
 // so wake-ups per second do not grow with the packet rate.
 //
-// The wire format lives in pure files that build everywhere; the socket
-// is Linux-only.
+// The wire format lives in pure files that build everywhere. The socket
+// is Linux-only and sits behind a small interface (socket_linux.go), so
+// the sensor's conversation with the kernel (the bind's answer, answers
+// matched by sequence number, ENOBUFS, mode switches) is unit-tested
+// against a scripted kernel as well as against the real one.
 package nflog
 
 import (

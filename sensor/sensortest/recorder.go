@@ -14,6 +14,21 @@ import (
 // when things work: tests assert order and counts, never speed.
 const Patience = 10 * time.Second
 
+// Eventually polls cond until it holds or Patience has passed, and
+// reports whether it held: for things that settle asynchronously (a
+// goroutine winding down, a descriptor closed), before a test asserts
+// them.
+func Eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(Patience); ; time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // Report is one sensor.Sink.Seen call a Recorder recorded.
 type Report struct {
 	At     time.Time      // the at argument: when the sensor saw activity
