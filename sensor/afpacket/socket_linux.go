@@ -1,6 +1,7 @@
 package afpacket
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -16,8 +17,9 @@ import (
 
 // htons converts to network byte order, as sockaddr_ll's protocol wants.
 func htons(v uint16) uint16 {
-	b := [2]byte{byte(v >> 8), byte(v)}
-	return *(*uint16)(unsafe.Pointer(&b[0]))
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
 }
 
 // packetSocket is one AF_PACKET socket held as an *os.File, so reads go
