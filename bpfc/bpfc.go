@@ -27,12 +27,21 @@
 // jumps backwards, which Linux does not load; DECnet addresses, the iso
 // subprotocols (clnp, esis, isis, ...), llc and gateway are not
 // implemented and are reported as errors.
+//
+// Errors are *Error values locating the token that is wrong (or nothing,
+// when the whole expression is at fault); Error.Caret draws the expression
+// with a caret under it. Code that builds filters, such as a port list or
+// "(<user filter>) or udp port 53", composes expression text and passes it
+// to Parse or Compile; parsing the user's part alone first keeps its
+// errors pointing into what the user wrote and guarantees its parentheses
+// balance inside the composition.
 package bpfc
 
 import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Target selects how the program will be run, which changes the code for
@@ -113,7 +122,7 @@ func (f *Filter) Compile(opt Options) (prog []bpf.RawInstruction, err error) {
 	switch opt.LinkType {
 	case EN10MB, RAW, LinuxSLL:
 	default:
-		return nil, &Error{Line: 1, Col: 1, Msg: fmt.Sprintf("link type %s is not supported", opt.LinkType)}
+		return nil, wholeErr("link type %s is not supported", opt.LinkType)
 	}
 	var src string
 	var root node
@@ -134,15 +143,15 @@ func (f *Filter) Compile(opt Options) (prog []bpf.RawInstruction, err error) {
 	if !opt.NoOptimize {
 		entry = optimize(entry)
 		if entry.ret && entry.k == 0 {
-			return nil, &Error{Line: 1, Col: 1, Msg: "expression rejects all packets"}
+			return nil, rejectsAllError(src, root, opt)
 		}
 	}
 	prog, lerr := linearize(entry)
 	if lerr != nil {
-		return nil, &Error{Line: 1, Col: 1, Msg: lerr.Error()}
+		return nil, wholeErr("%v", lerr)
 	}
 	if verr := Validate(prog); verr != nil {
-		return nil, &Error{Line: 1, Col: 1, Msg: "internal error: " + verr.Error()}
+		return nil, wholeErr("internal error: %v", verr)
 	}
 	return prog, nil
 }
@@ -170,22 +179,22 @@ func Validate(prog []bpf.RawInstruction) error {
 		return fmt.Errorf("program has %d instructions, more than the limit of %d", n, MaxInsns)
 	}
 	for i, in := range prog {
-		switch in.Op & 0x07 {
-		case clsLD, clsLDX:
-			if in.Op&0xe0 == mMEM && in.K >= 16 {
+		switch bpfClass(in.Op) {
+		case unix.BPF_LD, unix.BPF_LDX:
+			if bpfMode(in.Op) == unix.BPF_MEM && in.K >= 16 {
 				return fmt.Errorf("insn %d: scratch memory index %d out of range", i, in.K)
 			}
-		case clsST, clsSTX:
+		case unix.BPF_ST, unix.BPF_STX:
 			if in.K >= 16 {
 				return fmt.Errorf("insn %d: scratch memory index %d out of range", i, in.K)
 			}
-		case clsALU:
-			op := in.Op & 0xf0
-			if (op == aluDIV || op == aluMOD) && in.Op&srcX == 0 && in.K == 0 {
+		case unix.BPF_ALU:
+			op := bpfOp(in.Op)
+			if (op == unix.BPF_DIV || op == unix.BPF_MOD) && in.Op&unix.BPF_X == 0 && in.K == 0 {
 				return fmt.Errorf("insn %d: division by zero", i)
 			}
-		case clsJMP:
-			if in.Op&0xf0 == jJA {
+		case unix.BPF_JMP:
+			if bpfOp(in.Op) == unix.BPF_JA {
 				if uint64(i)+1+uint64(in.K) >= uint64(n) {
 					return fmt.Errorf("insn %d: jump past the end", i)
 				}
@@ -194,7 +203,7 @@ func Validate(prog []bpf.RawInstruction) error {
 			}
 		}
 	}
-	if prog[n-1].Op&0x07 != clsRET {
+	if bpfClass(prog[n-1].Op) != unix.BPF_RET {
 		return fmt.Errorf("last instruction is not a return")
 	}
 	return checkMemInit(prog)
@@ -215,14 +224,14 @@ func checkMemInit(prog []bpf.RawInstruction) error {
 			continue
 		}
 		m := valid[i]
-		switch in.Op & 0x07 {
-		case clsST, clsSTX:
+		switch bpfClass(in.Op) {
+		case unix.BPF_ST, unix.BPF_STX:
 			m |= 1 << in.K
-		case clsLD, clsLDX:
-			if in.Op&0xe0 == mMEM && m&(1<<in.K) == 0 {
+		case unix.BPF_LD, unix.BPF_LDX:
+			if bpfMode(in.Op) == unix.BPF_MEM && m&(1<<in.K) == 0 {
 				return fmt.Errorf("insn %d: reads M[%d] before any store on some path", i, in.K)
 			}
-		case clsRET:
+		case unix.BPF_RET:
 			continue
 		}
 		flow := func(j int) {
@@ -231,8 +240,8 @@ func checkMemInit(prog []bpf.RawInstruction) error {
 				seen[j] = true
 			}
 		}
-		if in.Op&0x07 == clsJMP {
-			if in.Op&0xf0 == jJA {
+		if bpfClass(in.Op) == unix.BPF_JMP {
+			if bpfOp(in.Op) == unix.BPF_JA {
 				flow(i + 1 + int(in.K))
 			} else {
 				flow(i + 1 + int(in.Jt))

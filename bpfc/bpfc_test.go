@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 func mustCompile(t *testing.T, expr string, opt Options) []bpf.RawInstruction {
@@ -103,7 +104,7 @@ func TestErrors(t *testing.T) {
 		{"tcp)", 0, Live, `bpfc: 1:4: unbalanced ")"`},
 		{"tcp udp", 0, Live, `bpfc: 1:5: expected "and", "or" or end of expression, found "udp"`},
 		{"vlan 5000", 0, Live, "bpfc: 1:1: VLAN tag 5000 greater than maximum 4095"},
-		{"ip host 10.0.0.1 and ip6", 0, Live, "bpfc: 1:1: expression rejects all packets"},
+		{"ip host 10.0.0.1 and ip6", 0, Live, `bpfc: 1:18: expression rejects all packets: no packet matches both sides of "and"`},
 		{"ether host 02:00:00:00:00:01", RAW, Live, "bpfc: 1:12: ethernet addresses are not supported on link type RAW (raw IP)"},
 		{"ether src 02:00:00:00:00:01", LinuxSLL, Live, "bpfc: 1:11: ethernet addresses are not supported on link type LINUX_SLL (Linux cooked)"},
 		{"vlan", RAW, Live, "bpfc: 1:1: no VLAN support for link type RAW (raw IP)"},
@@ -132,7 +133,7 @@ func TestErrors(t *testing.T) {
 
 func TestEmptyAndAck(t *testing.T) {
 	p := mustCompile(t, "", Options{})
-	if len(p) != 1 || p[0].Op != clsRET|retK || p[0].K != DefaultSnaplen {
+	if len(p) != 1 || p[0].Op != unix.BPF_RET|unix.BPF_K || p[0].K != DefaultSnaplen {
 		t.Errorf("empty filter = %v", p)
 	}
 	p = mustCompile(t, "", Options{Snaplen: 96})
@@ -186,16 +187,16 @@ func TestListing(t *testing.T) {
 		t.Errorf("decimal:\n%q\nwant\n%q", sb.String(), want)
 	}
 	imgs := map[bpf.RawInstruction]string{
-		{Op: clsRET | retK, K: 262144}:          "(000) ret      #262144",
-		{Op: clsMISC | miscTAX}:                 "(000) tax      ",
-		{Op: clsLDX | szB | mMSH, K: 14}:        "(000) ldxb     4*([14]&0xf)",
-		{Op: clsLD | szB | mABS, K: 0xfffff030}: "(000) ldb      [vlanp]",
-		{Op: clsLD | szH | mABS, K: 0xfffff004}: "(000) ldh      [type]",
-		{Op: clsJMP | jJA, K: 1}:                "(000) ja       2",
-		{Op: clsLD | mLEN}:                      "(000) ld       #pktlen",
-		{Op: clsALU | aluADD | srcK, K: 4}:      "(000) add      #4",
-		{Op: clsALU | aluAND | srcK, K: 15}:     "(000) and      #0xf",
-		{Op: clsJMP | jJGT | srcX, Jt: 1}:       "(000) jgt      x                jt 2\tjf 1",
+		{Op: unix.BPF_RET | unix.BPF_K, K: 262144}:                   "(000) ret      #262144",
+		{Op: unix.BPF_MISC | unix.BPF_TAX}:                           "(000) tax      ",
+		{Op: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 14}:        "(000) ldxb     4*([14]&0xf)",
+		{Op: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: 0xfffff030}: "(000) ldb      [vlanp]",
+		{Op: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 0xfffff004}: "(000) ldh      [type]",
+		{Op: unix.BPF_JMP | unix.BPF_JA, K: 1}:                       "(000) ja       2",
+		{Op: unix.BPF_LD | unix.BPF_LEN}:                             "(000) ld       #pktlen",
+		{Op: unix.BPF_ALU | unix.BPF_ADD | unix.BPF_K, K: 4}:         "(000) add      #4",
+		{Op: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 15}:        "(000) and      #0xf",
+		{Op: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_X, Jt: 1}:        "(000) jgt      x                jt 2\tjf 1",
 	}
 	for in, want := range imgs {
 		if got := Image(in, 0); got != want {
@@ -205,14 +206,14 @@ func TestListing(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ret := bpf.RawInstruction{Op: clsRET | retK}
+	ret := bpf.RawInstruction{Op: unix.BPF_RET | unix.BPF_K}
 	bad := map[string][]bpf.RawInstruction{
 		"empty":       nil,
-		"no return":   {{Op: clsLD | mIMM}},
-		"jump past":   {{Op: clsJMP | jJEQ | srcK, Jt: 1}, ret},
-		"ja past":     {{Op: clsJMP | jJA, K: 1}, ret},
-		"mem index":   {{Op: clsST, K: 16}, ret},
-		"div by zero": {{Op: clsALU | aluDIV | srcK}, ret},
+		"no return":   {{Op: unix.BPF_LD | unix.BPF_IMM}},
+		"jump past":   {{Op: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1}, ret},
+		"ja past":     {{Op: unix.BPF_JMP | unix.BPF_JA, K: 1}, ret},
+		"mem index":   {{Op: unix.BPF_ST, K: 16}, ret},
+		"div by zero": {{Op: unix.BPF_ALU | unix.BPF_DIV | unix.BPF_K}, ret},
 		"too long":    make([]bpf.RawInstruction, MaxInsns+1),
 	}
 	for name, p := range bad {
@@ -220,7 +221,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate accepted it", name)
 		}
 	}
-	if err := Validate([]bpf.RawInstruction{{Op: clsJMP | jJEQ | srcK, Jf: 1}, ret, ret}); err != nil {
+	if err := Validate([]bpf.RawInstruction{{Op: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 1}, ret, ret}); err != nil {
 		t.Errorf("valid program rejected: %v", err)
 	}
 }
@@ -513,4 +514,73 @@ func testPackets() (map[LinkType][][]byte, map[string]bool) {
 		truncated[string(p[:len(p)*2/3])] = true
 	}
 	return out, truncated
+}
+
+// The compiler's ancillary loads land where x/net/bpf assembles them.
+func TestAncillaryMatchesXNetBPF(t *testing.T) {
+	for _, e := range []bpf.Extension{bpf.ExtProto, bpf.ExtType, bpf.ExtVLANTag, bpf.ExtVLANTagPresent} {
+		ins, err := bpf.LoadExtension{Num: e}.Assemble()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ancillary(e); got != ins.K {
+			t.Errorf("ancillary(%d) = %#x, x/net/bpf assembles %#x", e, got, ins.K)
+		}
+	}
+}
+
+// Errors point at the token that is wrong, say what was expected there,
+// and draw a caret under it.
+func TestErrorCaret(t *testing.T) {
+	cases := []struct {
+		expr  string
+		lt    LinkType
+		want  string
+		caret string
+	}{
+		{"ether host zz:zz", 0,
+			`bpfc: 1:12: expected an Ethernet address (xx:xx:xx:xx:xx:xx) after "ether host", found "zz:zz"`,
+			"ether host zz:zz\n           ^~~~~"},
+		{"(ether src 1:2:3)", 0,
+			`bpfc: 1:12: expected an Ethernet address (xx:xx:xx:xx:xx:xx) after "ether src", found "1:2:3"`,
+			"(ether src 1:2:3)\n           ^~~~~"},
+		{"portrange 10-", 0,
+			`bpfc: 1:11: expected a port range (N-M) after "portrange", found "10-"`,
+			"portrange 10-\n          ^~~"},
+		{"tcp port 80-", 0,
+			`bpfc: 1:10: expected a port number or name after "tcp port", found "80-"`,
+			"tcp port 80-\n         ^~~"},
+		{"net 10.0.0.0/33", 0,
+			`bpfc: 1:14: expected an IPv4 mask length of 0 to 32 after "/", found 33`,
+			"net 10.0.0.0/33\n             ^~"},
+		{"net ::/129", 0,
+			`bpfc: 1:8: expected an IPv6 mask length of 0 to 128 after "/", found 129`,
+			"net ::/129\n       ^~~"},
+		{"tcp and udp", 0,
+			`bpfc: 1:5: expression rejects all packets: no packet matches both sides of "and"`,
+			"tcp and udp\n    ^~~"},
+		{"port 53 and (tcp && udp)", 0,
+			`bpfc: 1:18: expression rejects all packets: no packet matches both sides of "&&"`,
+			"port 53 and (tcp && udp)\n                 ^~"},
+		{"arp", RAW, "bpfc: 1:1: expression rejects all packets", "arp\n^~~"},
+		{"tcp\n\tand port", 0,
+			`bpfc: 2:10: expected a port number or name after "port", found end of expression`,
+			"\tand port\n\t        ^"},
+		{"tcp $ 1", 0, `bpfc: 1:5: unexpected character "$"`, "tcp $ 1\n    ^"},
+		{"tcp", LinkType(9999), "bpfc: link type DLT(9999) is not supported", ""},
+	}
+	for _, c := range cases {
+		_, err := Compile(c.expr, Options{LinkType: c.lt})
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("Compile(%q): error %v, want an *Error", c.expr, err)
+			continue
+		}
+		if err.Error() != c.want {
+			t.Errorf("Compile(%q):\n got %s\nwant %s", c.expr, err, c.want)
+		}
+		if got := e.Caret(c.expr); got != c.caret {
+			t.Errorf("Caret(%q):\n got %q\nwant %q", c.expr, got, c.caret)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // order lists the blocks reachable from root in libpcap's emission order:
@@ -53,7 +54,7 @@ func linearize(root *block) ([]bpf.RawInstruction, error) {
 		}
 		changed := false
 		for _, b := range blocks {
-			if b.ret || b.jt == b.jf && b.code == clsJMP|jJA {
+			if b.ret || b.jt == b.jf && b.code == unix.BPF_JMP|unix.BPF_JA {
 				continue
 			}
 			j := start[b] + len(b.stmts)
@@ -79,11 +80,11 @@ func linearize(root *block) ([]bpf.RawInstruction, error) {
 			prog = append(prog, s.raw())
 		}
 		if b.ret {
-			prog = append(prog, bpf.RawInstruction{Op: clsRET | retK, K: b.k})
+			prog = append(prog, bpf.RawInstruction{Op: unix.BPF_RET | unix.BPF_K, K: b.k})
 			continue
 		}
 		j := len(prog)
-		if b.code == clsJMP|jJA {
+		if b.code == unix.BPF_JMP|unix.BPF_JA {
 			prog = append(prog, bpf.RawInstruction{Op: b.code, K: uint32(start[b.jt] - (j + 1))})
 			continue
 		}
@@ -94,7 +95,7 @@ func linearize(root *block) ([]bpf.RawInstruction, error) {
 		df := start[b.jf] - (j + 1)
 		if dt > 255 {
 			in.Jt = uint8(next + len(tramp) - (j + 1))
-			tramp = append(tramp, bpf.RawInstruction{Op: clsJMP | jJA, K: uint32(start[b.jt] - (next + len(tramp) + 1))})
+			tramp = append(tramp, bpf.RawInstruction{Op: unix.BPF_JMP | unix.BPF_JA, K: uint32(start[b.jt] - (next + len(tramp) + 1))})
 		} else {
 			in.Jt = uint8(dt)
 		}
@@ -103,14 +104,14 @@ func linearize(root *block) ([]bpf.RawInstruction, error) {
 				in.Jf = in.Jt
 			} else {
 				in.Jf = uint8(next + len(tramp) - (j + 1))
-				tramp = append(tramp, bpf.RawInstruction{Op: clsJMP | jJA, K: uint32(start[b.jf] - (next + len(tramp) + 1))})
+				tramp = append(tramp, bpf.RawInstruction{Op: unix.BPF_JMP | unix.BPF_JA, K: uint32(start[b.jf] - (next + len(tramp) + 1))})
 			}
 		} else {
 			in.Jf = uint8(df)
 		}
 		for len(tramp) < extra[b] {
 			// keep the layout computed above: pad with a no-op jump
-			tramp = append(tramp, bpf.RawInstruction{Op: clsJMP | jJA, K: 0})
+			tramp = append(tramp, bpf.RawInstruction{Op: unix.BPF_JMP | unix.BPF_JA, K: 0})
 		}
 		prog = append(prog, in)
 		prog = append(prog, tramp...)

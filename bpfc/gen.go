@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // genError carries a compile error out of the generator; Compile recovers
@@ -84,7 +87,7 @@ type gen struct {
 }
 
 func (g *gen) fail(format string, args ...any) {
-	panic(genError{errAt(g.src, g.at, format, args...)})
+	panic(genError{errAt(g.src, g.at, wordLen(g.src, g.at), format, args...)})
 }
 
 func newGen(src string, opt Options) *gen {
@@ -148,7 +151,7 @@ func (g *gen) program(n node) *block {
 		if g.offLinkType.reg == -1 {
 			g.offLinkType.reg = g.allocReg()
 		}
-		init := []stmt{{code: clsLD | mIMM}, {code: clsST, k: uint32(g.offLinkPL.reg)}, {code: clsST, k: uint32(g.offLinkType.reg)}}
+		init := []stmt{{code: unix.BPF_LD | unix.BPF_IMM}, {code: unix.BPF_ST, k: uint32(g.offLinkPL.reg)}, {code: unix.BPF_ST, k: uint32(g.offLinkType.reg)}}
 		c.head.stmts = append(init, c.head.stmts...)
 	}
 	rej := &block{ret: true, k: 0}
@@ -187,14 +190,14 @@ func (g *gen) bool(n node) *cond {
 
 // ---- loads and comparisons ----
 
-func ldAbs(size uint16, k uint32) stmt { return stmt{code: clsLD | size | mABS, k: k} }
-func ldInd(size uint16, k uint32) stmt { return stmt{code: clsLD | size | mIND, k: k} }
-func ldxMem(r int) stmt                { return stmt{code: clsLDX | mMEM, k: uint32(r)} }
-func ldMem(r int) stmt                 { return stmt{code: clsLD | mMEM, k: uint32(r)} }
-func st(r int) stmt                    { return stmt{code: clsST, k: uint32(r)} }
-func ldImm(k uint32) stmt              { return stmt{code: clsLD | mIMM, k: k} }
+func ldAbs(size uint16, k uint32) stmt { return stmt{code: unix.BPF_LD | size | unix.BPF_ABS, k: k} }
+func ldInd(size uint16, k uint32) stmt { return stmt{code: unix.BPF_LD | size | unix.BPF_IND, k: k} }
+func ldxMem(r int) stmt                { return stmt{code: unix.BPF_LDX | unix.BPF_MEM, k: uint32(r)} }
+func ldMem(r int) stmt                 { return stmt{code: unix.BPF_LD | unix.BPF_MEM, k: uint32(r)} }
+func st(r int) stmt                    { return stmt{code: unix.BPF_ST, k: uint32(r)} }
+func ldImm(k uint32) stmt              { return stmt{code: unix.BPF_LD | unix.BPF_IMM, k: k} }
 func alu(op uint16, src uint16, k uint32) stmt {
-	return stmt{code: clsALU | op | src, k: k}
+	return stmt{code: unix.BPF_ALU | op | src, k: k}
 }
 
 func (g *gen) absRel(a absOff, off uint32, size uint16) []stmt {
@@ -206,10 +209,10 @@ func (g *gen) absRel(a absOff, off uint32, size uint16) []stmt {
 
 func (g *gen) loadxIPHdrLen() []stmt {
 	if g.offLinkPL.variable {
-		return []stmt{ldxMem(g.offLinkPL.reg), ldInd(szB, g.offLinkPL.c+g.offNL),
-			alu(aluAND, srcK, 0xf), alu(aluLSH, srcK, 2), alu(aluADD, srcX, 0), {code: clsMISC | miscTAX}}
+		return []stmt{ldxMem(g.offLinkPL.reg), ldInd(unix.BPF_B, g.offLinkPL.c+g.offNL),
+			alu(unix.BPF_AND, unix.BPF_K, 0xf), alu(unix.BPF_LSH, unix.BPF_K, 2), alu(unix.BPF_ADD, unix.BPF_X, 0), {code: unix.BPF_MISC | unix.BPF_TAX}}
 	}
-	return []stmt{{code: clsLDX | szB | mMSH, k: g.offLinkPL.c + g.offNL}}
+	return []stmt{{code: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, k: g.offLinkPL.c + g.offNL}}
 }
 
 func (g *gen) loadA(rel offrel, off uint32, size uint16) []stmt {
@@ -237,29 +240,29 @@ func (g *gen) loadA(rel offrel, off uint32, size uint16) []stmt {
 func (g *gen) ncmp(rel offrel, off uint32, size uint16, mask uint32, jt uint16, reverse bool, v uint32) *cond {
 	s := g.loadA(rel, off, size)
 	if mask != 0xffffffff {
-		s = append(s, alu(aluAND, srcK, mask))
+		s = append(s, alu(unix.BPF_AND, unix.BPF_K, mask))
 	}
-	c := newCond(s, clsJMP|jt|srcK, v)
-	if reverse && (jt == jJGT || jt == jJGE) {
+	c := newCond(s, unix.BPF_JMP|jt|unix.BPF_K, v)
+	if reverse && (jt == unix.BPF_JGT || jt == unix.BPF_JGE) {
 		c = not(c)
 	}
 	return c
 }
 
 func (g *gen) cmp(rel offrel, off uint32, size uint16, v uint32) *cond {
-	return g.ncmp(rel, off, size, 0xffffffff, jJEQ, false, v)
+	return g.ncmp(rel, off, size, 0xffffffff, unix.BPF_JEQ, false, v)
 }
 func (g *gen) mcmp(rel offrel, off uint32, size uint16, v, mask uint32) *cond {
-	return g.ncmp(rel, off, size, mask, jJEQ, false, v)
+	return g.ncmp(rel, off, size, mask, unix.BPF_JEQ, false, v)
 }
 func (g *gen) cmpGT(rel offrel, off uint32, size uint16, v uint32) *cond {
-	return g.ncmp(rel, off, size, 0xffffffff, jJGT, false, v)
+	return g.ncmp(rel, off, size, 0xffffffff, unix.BPF_JGT, false, v)
 }
 func (g *gen) cmpGE(rel offrel, off uint32, size uint16, v uint32) *cond {
-	return g.ncmp(rel, off, size, 0xffffffff, jJGE, false, v)
+	return g.ncmp(rel, off, size, 0xffffffff, unix.BPF_JGE, false, v)
 }
 func (g *gen) cmpLE(rel offrel, off uint32, size uint16, v uint32) *cond {
-	return g.ncmp(rel, off, size, 0xffffffff, jJGT, true, v)
+	return g.ncmp(rel, off, size, 0xffffffff, unix.BPF_JGT, true, v)
 }
 
 // bcmp compares len(v) bytes at off: words first, from the end.
@@ -267,7 +270,7 @@ func (g *gen) bcmp(rel offrel, off uint32, v []byte) *cond {
 	var b *cond
 	size := uint32(len(v))
 	for size >= 4 {
-		t := g.cmp(rel, off+size-4, szW, binary.BigEndian.Uint32(v[size-4:]))
+		t := g.cmp(rel, off+size-4, unix.BPF_W, binary.BigEndian.Uint32(v[size-4:]))
 		if b != nil {
 			t = and(b, t)
 		}
@@ -275,7 +278,7 @@ func (g *gen) bcmp(rel offrel, off uint32, v []byte) *cond {
 		size -= 4
 	}
 	for size >= 2 {
-		t := g.cmp(rel, off+size-2, szH, uint32(binary.BigEndian.Uint16(v[size-2:])))
+		t := g.cmp(rel, off+size-2, unix.BPF_H, uint32(binary.BigEndian.Uint16(v[size-2:])))
 		if b != nil {
 			t = and(b, t)
 		}
@@ -283,7 +286,7 @@ func (g *gen) bcmp(rel offrel, off uint32, v []byte) *cond {
 		size -= 2
 	}
 	if size > 0 {
-		t := g.cmp(rel, off, szB, uint32(v[0]))
+		t := g.cmp(rel, off, unix.BPF_B, uint32(v[0]))
 		if b != nil {
 			t = and(b, t)
 		}
@@ -297,7 +300,7 @@ func (g *gen) uncond(v bool) *cond {
 	if v {
 		k = 0
 	}
-	return newCond([]stmt{ldImm(k)}, clsJMP|jJEQ|srcK, 0)
+	return newCond([]stmt{ldImm(k)}, unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0)
 }
 
 // ---- link types ----
@@ -317,62 +320,62 @@ func (g *gen) linktype(proto uint32) *cond {
 		switch proto {
 		case sapISONS, sapIP, sapNetBEUI:
 			// 802.2 frames with DSAP and SSAP both set to the SAP
-			b0 := not(g.cmpGT(orLinkType, 0, szH, 1500))
-			b1 := g.cmp(orLinkPL, 0, szH, proto<<8|proto)
+			b0 := not(g.cmpGT(orLinkType, 0, unix.BPF_H, 1500))
+			b1 := g.cmp(orLinkPL, 0, unix.BPF_H, proto<<8|proto)
 			return and(b0, b1)
 		case sapIPX:
 			// Ethernet II, 802.2 SNAP, 802.2 with the IPX SAP, or raw 802.3
-			b0 := g.cmp(orLinkType, 0, szH, etIPX)
-			b1 := or(g.snapOUI(0, etIPX), g.cmp(orLinkPL, 0, szB, sapIPX))
-			b1 = or(b1, g.cmp(orLinkPL, 0, szH, 0xffff))
-			b1 = and(not(g.cmpGT(orLinkType, 0, szH, 1500)), b1)
+			b0 := g.cmp(orLinkType, 0, unix.BPF_H, etIPX)
+			b1 := or(g.snapOUI(0, etIPX), g.cmp(orLinkPL, 0, unix.BPF_B, sapIPX))
+			b1 = or(b1, g.cmp(orLinkPL, 0, unix.BPF_H, 0xffff))
+			b1 = and(not(g.cmpGT(orLinkType, 0, unix.BPF_H, 1500)), b1)
 			return or(b0, b1)
 		}
 		if proto <= 1500 {
-			b0 := not(g.cmpGT(orLinkType, 0, szH, 1500))
-			b1 := g.cmp(orLinkPL, 0, szB, proto)
+			b0 := not(g.cmpGT(orLinkType, 0, unix.BPF_H, 1500))
+			b1 := g.cmp(orLinkPL, 0, unix.BPF_B, proto)
 			return and(b0, b1)
 		}
 		if proto == etATalk || proto == etAARP {
 			// AppleTalk may also come 802.2/SNAP-encapsulated
-			b0 := g.cmp(orLinkType, 0, szH, proto)
-			b1 := not(g.cmpGT(orLinkType, 0, szH, 1500))
+			b0 := g.cmp(orLinkType, 0, unix.BPF_H, proto)
+			b1 := not(g.cmpGT(orLinkType, 0, unix.BPF_H, 1500))
 			b1 = and(b1, g.snap(proto))
 			return or(b0, b1)
 		}
-		return g.cmp(orLinkType, 0, szH, proto)
+		return g.cmp(orLinkType, 0, unix.BPF_H, proto)
 	case LinuxSLL:
 		switch proto {
 		case sapISONS, sapIP, sapNetBEUI:
-			b0 := g.cmp(orLinkType, 0, szH, sllP8022)
-			b1 := g.cmp(orLinkHdr, g.offLinkPL.c, szH, proto<<8|proto)
+			b0 := g.cmp(orLinkType, 0, unix.BPF_H, sllP8022)
+			b1 := g.cmp(orLinkHdr, g.offLinkPL.c, unix.BPF_H, proto<<8|proto)
 			return and(b0, b1)
 		case sapIPX:
-			b0 := or(g.cmp(orLinkType, 0, szH, etIPX), g.cmp(orLinkType, 0, szH, sllP8023))
-			b1 := or(g.cmp(orLinkHdr, g.offLinkPL.c, szB, sapIPX), g.snapOUI(0, etIPX))
-			b1 = and(g.cmp(orLinkType, 0, szH, sllP8022), b1)
+			b0 := or(g.cmp(orLinkType, 0, unix.BPF_H, etIPX), g.cmp(orLinkType, 0, unix.BPF_H, sllP8023))
+			b1 := or(g.cmp(orLinkHdr, g.offLinkPL.c, unix.BPF_B, sapIPX), g.snapOUI(0, etIPX))
+			b1 = and(g.cmp(orLinkType, 0, unix.BPF_H, sllP8022), b1)
 			return or(b0, b1)
 		}
 		if proto <= 1500 {
-			b0 := g.cmp(orLinkType, 0, szH, 4)
-			b1 := g.cmp(orLinkHdr, g.offLinkPL.c, szB, proto)
+			b0 := g.cmp(orLinkType, 0, unix.BPF_H, 4)
+			b1 := g.cmp(orLinkHdr, g.offLinkPL.c, unix.BPF_B, proto)
 			return and(b0, b1)
 		}
 		if proto == etATalk || proto == etAARP {
-			b0 := g.cmp(orLinkType, 0, szH, proto)
-			b1 := g.cmp(orLinkType, 0, szH, 4)
+			b0 := g.cmp(orLinkType, 0, unix.BPF_H, proto)
+			b1 := g.cmp(orLinkType, 0, unix.BPF_H, 4)
 			b1 = and(b1, g.snap(proto))
 			return or(b0, b1)
 		}
-		return g.cmp(orLinkType, 0, szH, proto)
+		return g.cmp(orLinkType, 0, unix.BPF_H, proto)
 	case linkPPP:
-		return g.cmp(orLinkType, 0, szH, pppType(proto))
+		return g.cmp(orLinkType, 0, unix.BPF_H, pppType(proto))
 	case RAW:
 		switch proto {
 		case etIP:
-			return g.mcmp(orLinkHdr, 0, szB, 0x40, 0xf0)
+			return g.mcmp(orLinkHdr, 0, unix.BPF_B, 0x40, 0xf0)
 		case etIPv6:
-			return g.mcmp(orLinkHdr, 0, szB, 0x60, 0xf0)
+			return g.mcmp(orLinkHdr, 0, unix.BPF_B, 0x60, 0xf0)
 		}
 		return g.uncond(false)
 	}
@@ -396,8 +399,8 @@ func (g *gen) snapOUI(oui, proto uint32) *cond {
 }
 
 func (g *gen) mplsLinktype(v uint32) *cond {
-	b0 := g.mcmp(orLinkPL, ^uint32(1), szB, 0x01, 0x01) // offNL-2: bottom of stack
-	b1 := g.mcmp(orLinkPL, 0, szB, v, 0xf0)
+	b0 := g.mcmp(orLinkPL, ^uint32(1), unix.BPF_B, 0x01, 0x01) // offNL-2: bottom of stack
+	b1 := g.mcmp(orLinkPL, 0, unix.BPF_B, v, 0xf0)
 	return and(b0, b1)
 }
 
@@ -412,8 +415,8 @@ var abbrevLinktypes = map[string]uint32{
 // ---- protocols ----
 
 func (g *gen) ipfrag() *cond {
-	s := g.loadA(orLinkPL, 6, szH)
-	return not(newCond(s, clsJMP|jJSET|srcK, 0x1fff))
+	s := g.loadA(orLinkPL, 6, unix.BPF_H)
+	return not(newCond(s, unix.BPF_JMP|unix.BPF_JSET|unix.BPF_K, 0x1fff))
 }
 
 func (g *gen) abbrev(p qproto, name string) *cond {
@@ -471,14 +474,14 @@ func (g *gen) proto(v uint32, p qproto, dir qdir) *cond {
 		return g.linktype(v)
 	case pIP:
 		b0 := g.linktype(etIP)
-		b1 := g.cmp(orLinkPL, 9, szB, v)
+		b1 := g.cmp(orLinkPL, 9, unix.BPF_B, v)
 		return and(b0, b1)
 	case pIPv6:
 		b0 := g.linktype(etIPv6)
-		b2 := g.cmp(orLinkPL, 6, szB, ipFrag)
-		b1 := g.cmp(orLinkPL, 40, szB, v)
+		b2 := g.cmp(orLinkPL, 6, unix.BPF_B, ipFrag)
+		b1 := g.cmp(orLinkPL, 40, unix.BPF_B, v)
 		b1 = and(b2, b1)
-		b2 = g.cmp(orLinkPL, 6, szB, v)
+		b2 = g.cmp(orLinkPL, 6, unix.BPF_B, v)
 		b1 = or(b2, b1)
 		return and(b0, b1)
 	case pARP, pRARP:
@@ -518,7 +521,7 @@ func (g *gen) hostop(addr, mask uint32, dir qdir, proto uint32, srcOff, dstOff u
 		return or(b0, b1)
 	}
 	b0 := g.linktype(proto)
-	b1 := g.mcmp(orLinkPL, off, szW, addr, mask)
+	b1 := g.mcmp(orLinkPL, off, unix.BPF_W, addr, mask)
 	return and(b0, b1)
 }
 
@@ -564,12 +567,12 @@ func (g *gen) hostop6(a, m [4]uint32, dir qdir, srcOff, dstOff uint32) *cond {
 	default:
 		return or(g.hostop6(a, m, dSrc, srcOff, dstOff), g.hostop6(a, m, dDst, srcOff, dstOff))
 	}
-	b1 := g.mcmp(orLinkPL, off+12, szW, a[3], m[3])
-	b0 := g.mcmp(orLinkPL, off+8, szW, a[2], m[2])
+	b1 := g.mcmp(orLinkPL, off+12, unix.BPF_W, a[3], m[3])
+	b0 := g.mcmp(orLinkPL, off+8, unix.BPF_W, a[2], m[2])
 	b1 = and(b0, b1)
-	b0 = g.mcmp(orLinkPL, off+4, szW, a[1], m[1])
+	b0 = g.mcmp(orLinkPL, off+4, unix.BPF_W, a[1], m[1])
 	b1 = and(b0, b1)
-	b0 = g.mcmp(orLinkPL, off, szW, a[0], m[0])
+	b0 = g.mcmp(orLinkPL, off, unix.BPF_W, a[0], m[0])
 	b1 = and(b0, b1)
 	b0 = g.linktype(etIPv6)
 	return and(b0, b1)
@@ -597,9 +600,9 @@ func (g *gen) host6(a, m [4]uint32, p qproto, dir qdir, addrq qaddr) *cond {
 // ---- ports ----
 
 func (g *gen) portop(port uint32, proto uint32, dir qdir) *cond {
-	tmp := g.cmp(orLinkPL, 9, szB, proto)
+	tmp := g.cmp(orLinkPL, 9, unix.BPF_B, proto)
 	b0 := and(tmp, g.ipfrag())
-	b1 := g.portDir(dir, func(off uint32) *cond { return g.cmp(orTranIPv4, off, szH, port) })
+	b1 := g.portDir(dir, func(off uint32) *cond { return g.cmp(orTranIPv4, off, unix.BPF_H, port) })
 	return and(b0, b1)
 }
 
@@ -637,8 +640,8 @@ func (g *gen) port(port uint32, proto int, dir qdir) *cond {
 }
 
 func (g *gen) portop6(port uint32, proto uint32, dir qdir) *cond {
-	tmp := g.cmp(orLinkPL, 6, szB, proto)
-	b1 := g.portDir(dir, func(off uint32) *cond { return g.cmp(orTranIPv6, off, szH, port) })
+	tmp := g.cmp(orLinkPL, 6, unix.BPF_B, proto)
+	b1 := g.portDir(dir, func(off uint32) *cond { return g.cmp(orTranIPv6, off, unix.BPF_H, port) })
 	return and(tmp, b1)
 }
 
@@ -650,13 +653,13 @@ func (g *gen) rangeAtom(rel offrel, off, lo, hi uint32) *cond {
 	if lo > hi {
 		lo, hi = hi, lo
 	}
-	b1 := g.cmpGE(rel, off, szH, lo)
-	b2 := g.cmpLE(rel, off, szH, hi)
+	b1 := g.cmpGE(rel, off, unix.BPF_H, lo)
+	b2 := g.cmpLE(rel, off, unix.BPF_H, hi)
 	return and(b1, b2)
 }
 
 func (g *gen) portrangeop(lo, hi uint32, proto uint32, dir qdir) *cond {
-	tmp := g.cmp(orLinkPL, 9, szB, proto)
+	tmp := g.cmp(orLinkPL, 9, unix.BPF_B, proto)
 	b0 := and(tmp, g.ipfrag())
 	b1 := g.portDir(dir, func(off uint32) *cond { return g.rangeAtom(orTranIPv4, off, lo, hi) })
 	return and(b0, b1)
@@ -667,7 +670,7 @@ func (g *gen) portrange(lo, hi uint32, proto int, dir qdir) *cond {
 }
 
 func (g *gen) portrangeop6(lo, hi uint32, proto uint32, dir qdir) *cond {
-	tmp := g.cmp(orLinkPL, 6, szB, proto)
+	tmp := g.cmp(orLinkPL, 6, unix.BPF_B, proto)
 	b1 := g.portDir(dir, func(off uint32) *cond { return g.rangeAtom(orTranIPv6, off, lo, hi) })
 	return and(tmp, b1)
 }
@@ -974,9 +977,9 @@ func (g *gen) other(n *otherNode) *cond {
 	case oMulticast:
 		return g.multicast(n.proto)
 	case oLess:
-		return not(newCond([]stmt{{code: clsLD | mLEN}}, clsJMP|jJGT|srcK, n.n))
+		return not(newCond([]stmt{{code: unix.BPF_LD | unix.BPF_LEN}}, unix.BPF_JMP|unix.BPF_JGT|unix.BPF_K, n.n))
 	case oGreater:
-		return newCond([]stmt{{code: clsLD | mLEN}}, clsJMP|jJGE|srcK, n.n)
+		return newCond([]stmt{{code: unix.BPF_LD | unix.BPF_LEN}}, unix.BPF_JMP|unix.BPF_JGE|unix.BPF_K, n.n)
 	case oInbound, oOutbound:
 		return g.inbound(n.kind == oOutbound)
 	case oVLAN:
@@ -1002,8 +1005,8 @@ func (g *gen) broadcast(p qproto) *cond {
 		// only the all-zeros and all-ones destinations match.
 		b0 := g.linktype(etIP)
 		hostmask := uint32(0xffffffff)
-		b1 := g.mcmp(orLinkPL, 16, szW, 0, hostmask)
-		b2 := g.mcmp(orLinkPL, 16, szW, hostmask, hostmask)
+		b1 := g.mcmp(orLinkPL, 16, unix.BPF_W, 0, hostmask)
+		b2 := g.mcmp(orLinkPL, 16, unix.BPF_W, hostmask, hostmask)
 		b2 = or(b1, b2)
 		return and(b0, b2)
 	}
@@ -1017,15 +1020,15 @@ func (g *gen) multicast(p qproto) *cond {
 		if g.lt != EN10MB {
 			g.fail("link-layer multicast is not supported on link type %s", g.ltName())
 		}
-		s := g.loadA(orLinkHdr, 0, szB)
-		return newCond(s, clsJMP|jJSET|srcK, 1)
+		s := g.loadA(orLinkHdr, 0, unix.BPF_B)
+		return newCond(s, unix.BPF_JMP|unix.BPF_JSET|unix.BPF_K, 1)
 	case pIP:
 		b0 := g.linktype(etIP)
-		b1 := g.cmpGE(orLinkPL, 16, szB, 224)
+		b1 := g.cmpGE(orLinkPL, 16, unix.BPF_B, 224)
 		return and(b0, b1)
 	case pIPv6:
 		b0 := g.linktype(etIPv6)
-		b1 := g.cmp(orLinkPL, 24, szB, 255)
+		b1 := g.cmp(orLinkPL, 24, unix.BPF_B, 255)
 		return and(b0, b1)
 	}
 	g.fail("link-layer multicast filters supported only on ethernet")
@@ -1036,11 +1039,11 @@ func (g *gen) inbound(outbound bool) *cond {
 	var b *cond
 	switch {
 	case g.lt == LinuxSLL:
-		b = g.cmp(orLinkHdr, 0, szH, packetOutgoing)
+		b = g.cmp(orLinkHdr, 0, unix.BPF_H, unix.PACKET_OUTGOING)
 	case g.target == Offline:
 		g.fail("inbound/outbound not supported on link type %s when reading savefiles", g.ltName())
 	default:
-		b = newCond([]stmt{ldAbs(szH, skfAdPktType)}, clsJMP|jJEQ|srcK, packetOutgoing)
+		b = newCond([]stmt{ldAbs(unix.BPF_H, ancillary(bpf.ExtType))}, unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, unix.PACKET_OUTGOING)
 	}
 	if !outbound {
 		b = not(b)
@@ -1068,7 +1071,7 @@ func (g *gen) vlan(num uint32, has bool) *cond {
 	} else {
 		b = g.vlanTPID()
 		if has {
-			b = and(b, g.mcmp(orLinkPL, 0, szH, num, 0x0fff))
+			b = and(b, g.mcmp(orLinkPL, 0, unix.BPF_H, num, 0x0fff))
 		}
 		g.offLinkPL.c += 4
 		g.offLinkType.c += 4
@@ -1081,11 +1084,11 @@ func (g *gen) vlan(num uint32, has bool) *cond {
 // outer tag into metadata (SKF_AD_VLAN_TAG_PRESENT); otherwise the tag is
 // in the frame and every later offset moves by 4 at run time.
 func (g *gen) vlanExtensions(num uint32, has bool) *cond {
-	b0 := newCond([]stmt{ldAbs(szB, skfAdVLANTagPresnt)}, clsJMP|jJEQ|srcK, 1)
+	b0 := newCond([]stmt{ldAbs(unix.BPF_B, ancillary(bpf.ExtVLANTagPresent))}, unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 1)
 	tpid := g.vlanTPID()
 	var vid *cond
 	if has {
-		vid = g.mcmp(orLinkPL, 0, szH, num, 0x0fff)
+		vid = g.mcmp(orLinkPL, 0, unix.BPF_H, num, 0x0fff)
 	}
 	// patch the TPID test: shift the variable offsets first
 	g.vlanVLOffset = true
@@ -1095,7 +1098,7 @@ func (g *gen) vlanExtensions(num uint32, has bool) *cond {
 		if o.reg == -1 {
 			o.reg = g.allocReg()
 		}
-		pre = append(pre, ldMem(o.reg), alu(aluADD, srcK, 4), st(o.reg))
+		pre = append(pre, ldMem(o.reg), alu(unix.BPF_ADD, unix.BPF_K, 4), st(o.reg))
 	}
 	tpid.head.stmts = append(pre, tpid.head.stmts...)
 	b := or(b0, tpid)
@@ -1104,10 +1107,10 @@ func (g *gen) vlanExtensions(num uint32, has bool) *cond {
 		// both paths end at the VID mask and compare.
 		cnt := len(vid.head.stmts)
 		pre := []stmt{
-			ldAbs(szB, skfAdVLANTagPresnt),
-			{code: clsJMP | jJEQ | srcK, jt: 0, jf: 2, k: 1},
-			ldAbs(szB, skfAdVLANTag),
-			{code: clsJMP | jJA, k: uint32(cnt - 1)},
+			ldAbs(unix.BPF_B, ancillary(bpf.ExtVLANTagPresent)),
+			{code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, jt: 0, jf: 2, k: 1},
+			ldAbs(unix.BPF_B, ancillary(bpf.ExtVLANTag)),
+			{code: unix.BPF_JMP | unix.BPF_JA, k: uint32(cnt - 1)},
 		}
 		vid.head.stmts = append(pre, vid.head.stmts...)
 		vid.head.inner = true
@@ -1128,7 +1131,7 @@ func (g *gen) pppoes(num uint32, has bool) *cond {
 		if num > 0xffff {
 			g.fail("PPPoE session number %d greater than maximum %d", num, 0xffff)
 		}
-		b0 = and(b0, g.mcmp(orLinkPL, 0, szW, num, 0xffff))
+		b0 = and(b0, g.mcmp(orLinkPL, 0, unix.BPF_W, num, 0xffff))
 	}
 	g.offLinkHdr = absOff{c: g.offLinkPL.c + g.offNL + 6, variable: g.offLinkPL.variable, reg: g.offLinkPL.reg}
 	g.offLinkType = g.offLinkHdr
@@ -1165,7 +1168,7 @@ func pppType(proto uint32) uint32 {
 func (g *gen) mpls(num uint32, has bool) *cond {
 	var b0 *cond
 	if g.mplsDepth > 0 {
-		b0 = g.mcmp(orPrevMPLS, 2, szB, 0, 0x01)
+		b0 = g.mcmp(orPrevMPLS, 2, unix.BPF_B, 0, 0x01)
 	} else {
 		switch g.lt {
 		case EN10MB:
@@ -1180,7 +1183,7 @@ func (g *gen) mpls(num uint32, has bool) *cond {
 		if num > 0xfffff {
 			g.fail("MPLS label %d greater than maximum %d", num, 0xfffff)
 		}
-		b1 := g.mcmp(orLinkPL, 0, szW, num<<12, 0xfffff000)
+		b1 := g.mcmp(orLinkPL, 0, unix.BPF_W, num<<12, 0xfffff000)
 		b0 = and(b0, b1)
 	}
 	g.offNL += 4
@@ -1210,10 +1213,10 @@ func (g *gen) arth(a arth) *aval {
 		return &aval{s: []stmt{ldImm(a.v), st(r)}, reg: r}
 	case *arthLen:
 		r := g.allocReg()
-		return &aval{s: []stmt{{code: clsLD | mLEN}, st(r)}, reg: r}
+		return &aval{s: []stmt{{code: unix.BPF_LD | unix.BPF_LEN}, st(r)}, reg: r}
 	case *arthNeg:
 		v := g.arth(a.x)
-		v.s = append(v.s, ldMem(v.reg), alu(aluNEG, 0, 0), st(v.reg))
+		v.s = append(v.s, ldMem(v.reg), alu(unix.BPF_NEG, 0, 0), st(v.reg))
 		return v
 	case *arthBin:
 		a0 := g.arth(a.l)
@@ -1222,38 +1225,38 @@ func (g *gen) arth(a arth) *aval {
 		var op uint16
 		switch a.op {
 		case "+":
-			op = aluADD
+			op = unix.BPF_ADD
 		case "-":
-			op = aluSUB
+			op = unix.BPF_SUB
 		case "*":
-			op = aluMUL
+			op = unix.BPF_MUL
 		case "/":
-			op = aluDIV
+			op = unix.BPF_DIV
 		case "%":
-			op = aluMOD
+			op = unix.BPF_MOD
 		case "&":
-			op = aluAND
+			op = unix.BPF_AND
 		case "|":
-			op = aluOR
+			op = unix.BPF_OR
 		case "^":
-			op = aluXOR
+			op = unix.BPF_XOR
 		case "<<":
-			op = aluLSH
+			op = unix.BPF_LSH
 		case ">>":
-			op = aluRSH
+			op = unix.BPF_RSH
 		}
 		first := a1.s[0]
-		isImm := first.code == clsLD|mIMM
+		isImm := first.code == unix.BPF_LD|unix.BPF_IMM
 		switch {
-		case op == aluDIV && isImm && first.k == 0:
+		case op == unix.BPF_DIV && isImm && first.k == 0:
 			g.fail("division by zero")
-		case op == aluMOD && isImm && first.k == 0:
+		case op == unix.BPF_MOD && isImm && first.k == 0:
 			g.fail("modulus by zero")
-		case (op == aluLSH || op == aluRSH) && isImm && first.k > 31:
+		case (op == unix.BPF_LSH || op == unix.BPF_RSH) && isImm && first.k > 31:
 			g.fail("shift by more than 31 bits")
 		}
 		s := append(a0.s, a1.s...)
-		s = append(s, ldxMem(a1.reg), ldMem(a0.reg), alu(op, srcX, 0))
+		s = append(s, ldxMem(a1.reg), ldMem(a0.reg), alu(op, unix.BPF_X, 0))
 		g.freeReg(a0.reg)
 		g.freeReg(a1.reg)
 		r := g.allocReg()
@@ -1272,16 +1275,16 @@ func (g *gen) arth(a arth) *aval {
 func sizeCode(n uint32) uint16 {
 	switch n {
 	case 2:
-		return szH
+		return unix.BPF_H
 	case 4:
-		return szW
+		return unix.BPF_W
 	}
-	return szB
+	return unix.BPF_B
 }
 
 func (g *gen) varpartToX(o absOff, inst *aval) []stmt {
 	if o.variable {
-		return []stmt{ldxMem(o.reg), ldMem(inst.reg), alu(aluADD, srcX, 0), {code: clsMISC | miscTAX}}
+		return []stmt{ldxMem(o.reg), ldMem(inst.reg), alu(unix.BPF_ADD, unix.BPF_X, 0), {code: unix.BPF_MISC | unix.BPF_TAX}}
 	}
 	return []stmt{ldxMem(inst.reg)}
 }
@@ -1304,7 +1307,7 @@ func (g *gen) load(p qproto, name string, inst *aval, size uint32) *aval {
 		inst.b = b
 	case pSCTP, pTCP, pUDP, pICMP, pIGMP, pIGRP, pPIM, pVRRP, pCARP:
 		s = g.loadxIPHdrLen()
-		s = append(s, ldMem(inst.reg), alu(aluADD, srcX, 0), stmt{code: clsMISC | miscTAX}, ldInd(sz, g.offLinkPL.c+g.offNL))
+		s = append(s, ldMem(inst.reg), alu(unix.BPF_ADD, unix.BPF_X, 0), stmt{code: unix.BPF_MISC | unix.BPF_TAX}, ldInd(sz, g.offLinkPL.c+g.offNL))
 		b := and(g.abbrev(p, name), g.ipfrag())
 		if inst.b != nil {
 			b = and(inst.b, b)
@@ -1316,7 +1319,7 @@ func (g *gen) load(p qproto, name string, inst *aval, size uint32) *aval {
 		if inst.b != nil {
 			b = and(inst.b, b)
 		}
-		b = and(b, g.cmp(orLinkPL, 6, szB, ipICMPv6))
+		b = and(b, g.cmp(orLinkPL, 6, unix.BPF_B, ipICMPv6))
 		inst.b = b
 		s = g.varpartToX(g.offLinkPL, inst)
 		s = append(s, ldInd(sz, g.offLinkPL.c+g.offNL+40))
@@ -1337,26 +1340,26 @@ func (g *gen) relation(n *relNode) *cond {
 	reversed := false
 	switch n.op {
 	case "=":
-		code = jJEQ
+		code = unix.BPF_JEQ
 	case "!=":
-		code, reversed = jJEQ, true
+		code, reversed = unix.BPF_JEQ, true
 	case ">":
-		code = jJGT
+		code = unix.BPF_JGT
 	case ">=":
-		code = jJGE
+		code = unix.BPF_JGE
 	case "<":
-		code, reversed = jJGE, true
+		code, reversed = unix.BPF_JGE, true
 	case "<=":
-		code, reversed = jJGT, true
+		code, reversed = unix.BPF_JGT, true
 	}
 	s := append(a0.s, a1.s...)
 	s = append(s, ldxMem(a1.reg), ldMem(a0.reg))
 	var b *cond
-	if code == jJEQ {
-		s = append(s, alu(aluSUB, srcX, 0))
-		b = newCond(s, clsJMP|jJEQ|srcK, 0)
+	if code == unix.BPF_JEQ {
+		s = append(s, alu(unix.BPF_SUB, unix.BPF_X, 0))
+		b = newCond(s, unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0)
 	} else {
-		b = newCond(s, clsJMP|code|srcX, 0)
+		b = newCond(s, unix.BPF_JMP|code|unix.BPF_X, 0)
 	}
 	if reversed {
 		b = not(b)

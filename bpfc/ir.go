@@ -1,65 +1,27 @@
 package bpfc
 
-import "golang.org/x/net/bpf"
-
-// Opcode pieces (classic BPF encoding).
-const (
-	clsLD   = 0x00
-	clsLDX  = 0x01
-	clsST   = 0x02
-	clsSTX  = 0x03
-	clsALU  = 0x04
-	clsJMP  = 0x05
-	clsRET  = 0x06
-	clsMISC = 0x07
-
-	szW = 0x00
-	szH = 0x08
-	szB = 0x10
-
-	mIMM = 0x00
-	mABS = 0x20
-	mIND = 0x40
-	mMEM = 0x60
-	mLEN = 0x80
-	mMSH = 0xa0
-
-	aluADD = 0x00
-	aluSUB = 0x10
-	aluMUL = 0x20
-	aluDIV = 0x30
-	aluOR  = 0x40
-	aluAND = 0x50
-	aluLSH = 0x60
-	aluRSH = 0x70
-	aluNEG = 0x80
-	aluMOD = 0x90
-	aluXOR = 0xa0
-
-	jJA   = 0x00
-	jJEQ  = 0x10
-	jJGT  = 0x20
-	jJGE  = 0x30
-	jJSET = 0x40
-
-	srcK = 0x00
-	srcX = 0x08
-
-	miscTAX = 0x00
-	miscTXA = 0x80
-
-	retK = 0x00
-	retA = 0x10
+import (
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// Linux ancillary data offsets (SKF_AD_OFF + SKF_AD_*).
-const (
-	skfAdOff           = 0xfffff000
-	skfAdPktType       = skfAdOff + 4
-	skfAdVLANTag       = skfAdOff + 44
-	skfAdVLANTagPresnt = skfAdOff + 48
-	packetOutgoing     = 4
-)
+// Opcodes are built from x/sys/unix's BPF_* field values; these are the
+// field extractors of linux/bpf_common.h (BPF_CLASS, BPF_SIZE, BPF_MODE,
+// BPF_OP, BPF_MISCOP), which x/sys/unix does not provide.
+func bpfClass(code uint16) uint16  { return code & 0x07 }
+func bpfSize(code uint16) uint16   { return code & 0x18 }
+func bpfMode(code uint16) uint16   { return code & 0xe0 }
+func bpfOp(code uint16) uint16     { return code & 0xf0 }
+func bpfMiscOp(code uint16) uint16 { return code & 0xf8 }
+
+// skfAdOff is the kernel's SKF_AD_OFF (-0x1000) as the uint32 in k: an
+// absolute load at skfAdOff + a bpf.Extension number reads socket metadata
+// instead of packet bytes. x/net/bpf assembles its extensions there but
+// does not export the base.
+const skfAdOff = 0xfffff000
+
+// ancillary is the k of an absolute load that reads extension e.
+func ancillary(e bpf.Extension) uint32 { return skfAdOff + uint32(e) }
 
 // stmt is one non-branching instruction of a block. jt/jf are used only by
 // the few statement-level conditional jumps libpcap emits inside a block
@@ -87,8 +49,8 @@ type block struct {
 
 // exit is one unresolved branch of a block: its true or its false edge.
 type exit struct {
-	b    *block
-	true bool
+	b      *block
+	onTrue bool // the true edge (jt); otherwise the false edge (jf)
 }
 
 // cond is a boolean expression under construction: an entry block and the
@@ -101,7 +63,7 @@ type cond struct {
 
 func patch(list []exit, target *block) {
 	for _, e := range list {
-		if e.true {
+		if e.onTrue {
 			e.b.jt = target
 		} else {
 			e.b.jf = target
@@ -112,7 +74,7 @@ func patch(list []exit, target *block) {
 func newCond(stmts []stmt, code uint16, k uint32) *cond {
 	b := &block{stmts: stmts, code: code, k: k}
 	for _, s := range stmts {
-		if s.code&0x07 == clsJMP {
+		if bpfClass(s.code) == unix.BPF_JMP {
 			b.inner = true
 		}
 	}

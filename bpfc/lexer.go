@@ -113,7 +113,7 @@ func lex(src string) ([]token, error) {
 				j++
 			}
 			if j == i+1 {
-				return nil, errAt(src, pos(i), "expected a name after '\\'")
+				return nil, errAt(src, pos(i), 1, "expected a name after '\\'")
 			}
 			toks = append(toks, token{kind: tID, text: src[i+1 : j], pos: pos(i), end: pos(j)})
 			i = j
@@ -145,99 +145,21 @@ func lex(src string) ([]token, error) {
 			i++
 			continue
 		}
-		return nil, errAt(src, pos(start), "unexpected character %q", string(c))
+		return nil, errAt(src, pos(start), 1, "unexpected character %q", string(c))
 	next:
 	}
 }
 
-// lexWord lexes a token starting with an alphanumeric character or ':'.
+// lexWord lexes a token starting with an alphanumeric character or ':':
+// the longest of the name, number, dotted IPv4, IPv6 and MAC address that
+// start at i, classified as libpcap's scanner would.
 func lexWord(src string, i int) (token, error) {
-	// candidate lengths
-	idLen := 0
-	if isAlnum(src[i]) {
-		j := i + 1
-		for j < len(src) && (isAlnum(src[j]) || src[j] == '-' || src[j] == '_' || src[j] == '.') {
-			j++
-		}
-		for j > i+1 && (src[j-1] == '-' || src[j-1] == '_') {
-			j--
-		}
-		idLen = j - i
-	}
-	numLen := 0
-	if isDigit(src[i]) {
-		j := i
-		if strings.HasPrefix(src[i:], "0x") || strings.HasPrefix(src[i:], "0X") {
-			j = i + 2
-			for j < len(src) && isHex(src[j]) {
-				j++
-			}
-			if j == i+2 {
-				j = i + 1
-			}
-		} else {
-			for j < len(src) && isDigit(src[j]) {
-				j++
-			}
-		}
-		numLen = j - i
-	}
-	hidLen, hidParts := 0, 0
-	if isDigit(src[i]) {
-		j := i
-		for {
-			k := j
-			for k < len(src) && isDigit(src[k]) {
-				k++
-			}
-			if k == j {
-				break
-			}
-			hidParts++
-			j = k
-			hidLen = j - i
-			if hidParts == 4 || j >= len(src) || src[j] != '.' || j+1 >= len(src) || !isDigit(src[j+1]) {
-				break
-			}
-			j++
-		}
-		if hidParts < 2 {
-			hidLen = 0
-		}
-	}
-	// MAC: the longest prefix of a run of hex digits and ':', '.', '-'
-	// that parses as one; IPv6 likewise with ':' and '.'.
-	addrLen, macLen := 0, 0
-	var mac [6]byte
-	{
-		j := i
-		for j < len(src) && j-i < 64 && (isHex(src[j]) || src[j] == ':' || src[j] == '.' || src[j] == '-') {
-			j++
-		}
-		for ; j > i; j-- {
-			if m, ok := parseMAC(src[i:j]); ok {
-				macLen, mac = j-i, m
-				break
-			}
-		}
-		j = i
-		for j < len(src) && j-i < 64 && (isHex(src[j]) || src[j] == ':' || src[j] == '.') {
-			j++
-		}
-		for ; j > i; j-- {
-			s := src[i:j]
-			if !strings.Contains(s, ":") {
-				break
-			}
-			if a, err := netip.ParseAddr(s); err == nil && a.Is6() && a.Zone() == "" {
-				addrLen = j - i
-				break
-			}
-		}
-	}
+	idLen, numLen, hidLen := nameLen(src, i), numberLen(src, i), dottedLen(src, i)
+	macLen, mac := macAddrLen(src, i)
+	addrLen := ipv6Len(src, i)
 	best := max(idLen, numLen, hidLen, addrLen, macLen)
 	if best == 0 {
-		return token{}, errAt(src, pos(i), "unexpected character %q", string(src[i]))
+		return token{}, errAt(src, pos(i), 1, "unexpected character %q", string(src[i]))
 	}
 	p := pos(i)
 	e := pos(i + best)
@@ -252,7 +174,7 @@ func lexWord(src string, i int) (token, error) {
 	case numLen == best:
 		v, err := parseNum(text)
 		if err != nil {
-			return token{}, errAt(src, p, "%v", err)
+			return token{}, errAt(src, p, best, "%v", err)
 		}
 		return token{kind: tNum, text: text, num: v, pos: p, end: e}, nil
 	case hidLen == best:
@@ -261,6 +183,108 @@ func lexWord(src string, i int) (token, error) {
 		return token{kind: tHID6, text: text, pos: p, end: e}, nil
 	}
 	return token{kind: tID, text: text, pos: p, end: e}, nil
+}
+
+// nameLen is the length of the name at i: alphanumerics, '-', '_' and
+// '.', not ending in '-' or '_'.
+func nameLen(src string, i int) int {
+	if !isAlnum(src[i]) {
+		return 0
+	}
+	j := i + 1
+	for j < len(src) && (isAlnum(src[j]) || src[j] == '-' || src[j] == '_' || src[j] == '.') {
+		j++
+	}
+	for j > i+1 && (src[j-1] == '-' || src[j-1] == '_') {
+		j--
+	}
+	return j - i
+}
+
+// numberLen is the length of the decimal, octal or 0x number at i.
+func numberLen(src string, i int) int {
+	if !isDigit(src[i]) {
+		return 0
+	}
+	j := i
+	if strings.HasPrefix(src[i:], "0x") || strings.HasPrefix(src[i:], "0X") {
+		j = i + 2
+		for j < len(src) && isHex(src[j]) {
+			j++
+		}
+		if j == i+2 {
+			j = i + 1
+		}
+	} else {
+		for j < len(src) && isDigit(src[j]) {
+			j++
+		}
+	}
+	return j - i
+}
+
+// dottedLen is the length of the dotted IPv4 address or prefix at i (two
+// to four decimal parts), or 0.
+func dottedLen(src string, i int) int {
+	if !isDigit(src[i]) {
+		return 0
+	}
+	n, parts := 0, 0
+	j := i
+	for {
+		k := j
+		for k < len(src) && isDigit(src[k]) {
+			k++
+		}
+		if k == j {
+			break
+		}
+		parts++
+		j = k
+		n = j - i
+		if parts == 4 || j >= len(src) || src[j] != '.' || j+1 >= len(src) || !isDigit(src[j+1]) {
+			break
+		}
+		j++
+	}
+	if parts < 2 {
+		return 0
+	}
+	return n
+}
+
+// macAddrLen is the length and value of the longest prefix of the run of hex
+// digits, ':', '.' and '-' at i that parses as a MAC address.
+func macAddrLen(src string, i int) (int, [6]byte) {
+	j := i
+	for j < len(src) && j-i < 64 && (isHex(src[j]) || src[j] == ':' || src[j] == '.' || src[j] == '-') {
+		j++
+	}
+	for ; j > i; j-- {
+		if m, ok := parseMAC(src[i:j]); ok {
+			return j - i, m
+		}
+	}
+	return 0, [6]byte{}
+}
+
+// ipv6Len is the length of the longest prefix of the run of hex digits,
+// ':' and '.' at i that parses as an IPv6 address without a zone.
+func ipv6Len(src string, i int) int {
+	j := i
+	for j < len(src) && j-i < 64 && (isHex(src[j]) || src[j] == ':' || src[j] == '.') {
+		j++
+	}
+	for ; j > i; j-- {
+		s := src[i:j]
+		if !strings.Contains(s, ":") {
+			break
+		}
+		if a, err := netip.ParseAddr(s); err == nil && a.Is6() && a.Zone() == "" {
+			return j - i
+		}
+	}
+	return 0
 }
 
 func hasNumName(s string) bool {

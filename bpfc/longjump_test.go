@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestLongJumps: unoptimized programs over 256 instructions need "ja"
@@ -22,7 +24,7 @@ func TestLongJumps(t *testing.T) {
 		b := mustCompile(t, e, Options{LinkType: lt, Target: Offline, NoOptimize: true})
 		tramp := 0
 		for _, in := range b {
-			if in.Op == clsJMP|jJA {
+			if in.Op == unix.BPF_JMP|unix.BPF_JA {
 				tramp++
 			}
 		}

@@ -1,6 +1,10 @@
 package bpfc
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"golang.org/x/sys/unix"
+)
 
 // The optimizer follows the ideas of libpcap's optimize.c: global value
 // numbering with constant folding (removing loads of values a register
@@ -48,7 +52,7 @@ func (v *valueNumbers) get(k vnKey) int {
 
 // K is the value number of constant c.
 func (v *valueNumbers) K(c uint32) int {
-	n := v.get(vnKey{code: clsLD | mIMM, a: c})
+	n := v.get(vnKey{code: unix.BPF_LD | unix.BPF_IMM, a: c})
 	v.consts[n] = c
 	return n
 }
@@ -151,42 +155,42 @@ const nop = 0xffff
 // stmtAtoms returns the atoms a statement reads and writes.
 func stmtAtoms(s stmt) (use, def atomSet) {
 	A, X := atomSet(1<<atomA), atomSet(1<<atomX)
-	switch s.code & 0x07 {
-	case clsLD:
-		switch s.code & 0xe0 {
-		case mIND:
+	switch bpfClass(s.code) {
+	case unix.BPF_LD:
+		switch bpfMode(s.code) {
+		case unix.BPF_IND:
 			return X, A
-		case mMEM:
+		case unix.BPF_MEM:
 			return 1 << s.k, A
 		}
 		return 0, A
-	case clsLDX:
-		if s.code&0xe0 == mMEM {
+	case unix.BPF_LDX:
+		if bpfMode(s.code) == unix.BPF_MEM {
 			return 1 << s.k, X
 		}
 		return 0, X
-	case clsST:
+	case unix.BPF_ST:
 		return A, 1 << s.k
-	case clsSTX:
+	case unix.BPF_STX:
 		return X, 1 << s.k
-	case clsALU:
-		if s.code&0xf0 == aluNEG {
+	case unix.BPF_ALU:
+		if bpfOp(s.code) == unix.BPF_NEG {
 			return A, A
 		}
-		if s.code&srcX != 0 {
+		if s.code&unix.BPF_X != 0 {
 			return A | X, A
 		}
 		return A, A
-	case clsMISC:
-		if s.code&0xf8 == miscTXA {
+	case unix.BPF_MISC:
+		if bpfMiscOp(s.code) == unix.BPF_TXA {
 			return X, A
 		}
 		return A, X
-	case clsJMP:
-		if s.code&0xf0 == jJA {
+	case unix.BPF_JMP:
+		if bpfOp(s.code) == unix.BPF_JA {
 			return 0, 0
 		}
-		if s.code&srcX != 0 {
+		if s.code&unix.BPF_X != 0 {
 			return A | X, 0
 		}
 		return A, 0
@@ -198,10 +202,10 @@ func jumpUse(b *block) atomSet {
 	if b.ret {
 		return 0
 	}
-	if b.code&srcX != 0 && b.code&0xf0 != jJA {
+	if b.code&unix.BPF_X != 0 && bpfOp(b.code) != unix.BPF_JA {
 		return 1<<atomA | 1<<atomX
 	}
-	if b.code == clsJMP|jJA {
+	if b.code == unix.BPF_JMP|unix.BPF_JA {
 		return 0
 	}
 	return 1 << atomA
@@ -280,10 +284,10 @@ func (o *optimizer) valueNumber(alter bool) bool {
 		if b.ret {
 			continue
 		}
-		if b.code&srcX != 0 {
+		if b.code&unix.BPF_X != 0 {
 			bi.operand = val[atomX]
 			if c, ok := o.vn.isConst(val[atomX]); ok && alter {
-				b.code &^= srcX
+				b.code &^= unix.BPF_X
 				b.k = c
 				bi.operand = o.vn.K(c)
 				changed = true
@@ -291,17 +295,17 @@ func (o *optimizer) valueNumber(alter bool) bool {
 		} else {
 			bi.operand = o.vn.K(b.k)
 		}
-		if alter && b.code&srcX == 0 && b.jt != b.jf {
+		if alter && b.code&unix.BPF_X == 0 && b.jt != b.jf {
 			if a, ok := o.vn.isConst(val[atomA]); ok {
 				var r bool
-				switch b.code & 0xf0 {
-				case jJEQ:
+				switch bpfOp(b.code) {
+				case unix.BPF_JEQ:
 					r = a == b.k
-				case jJGT:
+				case unix.BPF_JGT:
 					r = a > b.k
-				case jJGE:
+				case unix.BPF_JGE:
 					r = a >= b.k
-				case jJSET:
+				case unix.BPF_JSET:
 					r = a&b.k != 0
 				}
 				if r {
@@ -312,7 +316,7 @@ func (o *optimizer) valueNumber(alter bool) bool {
 				changed = true
 			}
 		}
-		if alter && b.code == clsJMP|jJSET|srcK && b.k == 0 && b.jt != b.jf {
+		if alter && b.code == unix.BPF_JMP|unix.BPF_JSET|unix.BPF_K && b.k == 0 && b.jt != b.jf {
 			b.jt = b.jf
 			changed = true
 		}
@@ -322,34 +326,34 @@ func (o *optimizer) valueNumber(alter bool) bool {
 
 func foldOp(op uint16, a, b uint32) (uint32, bool) {
 	switch op {
-	case aluADD:
+	case unix.BPF_ADD:
 		return a + b, true
-	case aluSUB:
+	case unix.BPF_SUB:
 		return a - b, true
-	case aluMUL:
+	case unix.BPF_MUL:
 		return a * b, true
-	case aluDIV:
+	case unix.BPF_DIV:
 		if b == 0 {
 			return 0, false
 		}
 		return a / b, true
-	case aluMOD:
+	case unix.BPF_MOD:
 		if b == 0 {
 			return 0, false
 		}
 		return a % b, true
-	case aluAND:
+	case unix.BPF_AND:
 		return a & b, true
-	case aluOR:
+	case unix.BPF_OR:
 		return a | b, true
-	case aluXOR:
+	case unix.BPF_XOR:
 		return a ^ b, true
-	case aluLSH:
+	case unix.BPF_LSH:
 		if b > 31 {
 			return 0, false
 		}
 		return a << b, true
-	case aluRSH:
+	case unix.BPF_RSH:
 		if b > 31 {
 			return 0, false
 		}
@@ -372,12 +376,12 @@ func (o *optimizer) stmtVN(s *stmt, val *[nAtoms]int, alter bool) bool {
 	}
 	switch c := s.code; {
 	case c == nop:
-	case c&0x07 == clsLD && c&0xe0 == mABS:
+	case bpfClass(c) == unix.BPF_LD && bpfMode(c) == unix.BPF_ABS:
 		store(&val[atomA], vn.get(vnKey{code: c, a: s.k}))
-	case c&0x07 == clsLD && c&0xe0 == mIND:
+	case bpfClass(c) == unix.BPF_LD && bpfMode(c) == unix.BPF_IND:
 		x := val[atomX]
 		if xc, ok := vn.isConst(x); ok && alter && uint64(s.k)+uint64(xc) < skfAdOff {
-			s.code = clsLD | c&0x18 | mABS
+			s.code = unix.BPF_LD | bpfSize(c) | unix.BPF_ABS
 			s.k += xc
 			changed = true
 			store(&val[atomA], vn.get(vnKey{code: s.code, a: s.k}))
@@ -386,92 +390,92 @@ func (o *optimizer) stmtVN(s *stmt, val *[nAtoms]int, alter bool) bool {
 		} else {
 			store(&val[atomA], vn.get(vnKey{code: c, a: s.k, b: uint32(x)}))
 		}
-	case c == clsLD|mLEN:
+	case c == unix.BPF_LD|unix.BPF_LEN:
 		store(&val[atomA], vn.get(vnKey{code: c}))
-	case c == clsLD|mIMM:
+	case c == unix.BPF_LD|unix.BPF_IMM:
 		store(&val[atomA], vn.K(s.k))
-	case c == clsLDX|mIMM:
+	case c == unix.BPF_LDX|unix.BPF_IMM:
 		store(&val[atomX], vn.K(s.k))
-	case c == clsLDX|szB|mMSH:
+	case c == unix.BPF_LDX|unix.BPF_B|unix.BPF_MSH:
 		store(&val[atomX], vn.get(vnKey{code: c, a: s.k}))
-	case c == clsLD|mMEM:
+	case c == unix.BPF_LD|unix.BPF_MEM:
 		v := val[s.k]
 		if mc, ok := vn.isConst(v); ok && alter {
-			s.code, s.k = clsLD|mIMM, mc
+			s.code, s.k = unix.BPF_LD|unix.BPF_IMM, mc
 			changed = true
 		}
 		store(&val[atomA], v)
-	case c == clsLDX|mMEM:
+	case c == unix.BPF_LDX|unix.BPF_MEM:
 		v := val[s.k]
 		if mc, ok := vn.isConst(v); ok && alter {
-			s.code, s.k = clsLDX|mIMM, mc
+			s.code, s.k = unix.BPF_LDX|unix.BPF_IMM, mc
 			changed = true
 		}
 		store(&val[atomX], v)
-	case c == clsST:
+	case c == unix.BPF_ST:
 		store(&val[s.k], val[atomA])
-	case c == clsSTX:
+	case c == unix.BPF_STX:
 		store(&val[s.k], val[atomX])
-	case c == clsMISC|miscTAX:
+	case c == unix.BPF_MISC|unix.BPF_TAX:
 		store(&val[atomX], val[atomA])
-	case c == clsMISC|miscTXA:
+	case c == unix.BPF_MISC|unix.BPF_TXA:
 		store(&val[atomA], val[atomX])
-	case c == clsALU|aluNEG:
+	case c == unix.BPF_ALU|unix.BPF_NEG:
 		if ac, ok := vn.isConst(val[atomA]); ok && alter {
-			s.code, s.k = clsLD|mIMM, -ac
+			s.code, s.k = unix.BPF_LD|unix.BPF_IMM, -ac
 			val[atomA] = vn.K(s.k)
 			changed = true
 		} else {
 			val[atomA] = vn.F(c, val[atomA], 1)
 		}
-	case c&0x07 == clsALU && c&srcX == 0:
-		op := c & 0xf0
+	case bpfClass(c) == unix.BPF_ALU && c&unix.BPF_X == 0:
+		op := bpfOp(c)
 		if alter {
 			if s.k == 0 {
 				switch op {
-				case aluADD, aluSUB, aluLSH, aluRSH, aluOR, aluXOR:
+				case unix.BPF_ADD, unix.BPF_SUB, unix.BPF_LSH, unix.BPF_RSH, unix.BPF_OR, unix.BPF_XOR:
 					s.code = nop
 					return true
-				case aluMUL, aluAND:
-					s.code = clsLD | mIMM
+				case unix.BPF_MUL, unix.BPF_AND:
+					s.code = unix.BPF_LD | unix.BPF_IMM
 					val[atomA] = vn.K(0)
 					return true
 				}
 			}
 			if ac, ok := vn.isConst(val[atomA]); ok {
 				if r, ok := foldOp(op, ac, s.k); ok {
-					s.code, s.k = clsLD|mIMM, r
+					s.code, s.k = unix.BPF_LD|unix.BPF_IMM, r
 					val[atomA] = vn.K(r)
 					return true
 				}
 			}
 		}
 		val[atomA] = vn.F(c, val[atomA], vn.K(s.k))
-	case c&0x07 == clsALU:
-		op := c & 0xf0
+	case bpfClass(c) == unix.BPF_ALU:
+		op := bpfOp(c)
 		if alter {
 			if xc, ok := vn.isConst(val[atomX]); ok {
 				if ac, ok := vn.isConst(val[atomA]); ok {
 					if r, ok := foldOp(op, ac, xc); ok {
-						s.code, s.k = clsLD|mIMM, r
+						s.code, s.k = unix.BPF_LD|unix.BPF_IMM, r
 						val[atomA] = vn.K(r)
 						return true
 					}
 				}
-				if !((op == aluDIV || op == aluMOD) && xc == 0) && !((op == aluLSH || op == aluRSH) && xc > 31) {
-					s.code, s.k = clsALU|op|srcK, xc
+				if !((op == unix.BPF_DIV || op == unix.BPF_MOD) && xc == 0) && !((op == unix.BPF_LSH || op == unix.BPF_RSH) && xc > 31) {
+					s.code, s.k = unix.BPF_ALU|op|unix.BPF_K, xc
 					val[atomA] = vn.F(s.code, val[atomA], vn.K(xc))
 					return true
 				}
 			}
 			if ac, ok := vn.isConst(val[atomA]); ok && ac == 0 {
 				switch op {
-				case aluADD, aluOR, aluXOR:
-					s.code = clsMISC | miscTXA
+				case unix.BPF_ADD, unix.BPF_OR, unix.BPF_XOR:
+					s.code = unix.BPF_MISC | unix.BPF_TXA
 					val[atomA] = val[atomX]
 					return true
-				case aluMUL, aluAND, aluLSH, aluRSH:
-					s.code, s.k = clsLD|mIMM, 0
+				case unix.BPF_MUL, unix.BPF_AND, unix.BPF_LSH, unix.BPF_RSH:
+					s.code, s.k = unix.BPF_LD|unix.BPF_IMM, 0
 					val[atomA] = vn.K(0)
 					return true
 				}
@@ -499,29 +503,29 @@ func (o *optimizer) peephole() bool {
 		for i := 0; i+1 < len(ss); i++ {
 			s, n := &ss[i], &ss[i+1]
 			// st M[k]; ldx M[k] -> st M[k]; tax
-			if s.code == clsST && n.code == clsLDX|mMEM && s.k == n.k {
-				n.code, n.k = clsMISC|miscTAX, 0
+			if s.code == unix.BPF_ST && n.code == unix.BPF_LDX|unix.BPF_MEM && s.k == n.k {
+				n.code, n.k = unix.BPF_MISC|unix.BPF_TAX, 0
 				changed = true
 			}
 			// ld #k; tax -> ldx #k; txa
-			if s.code == clsLD|mIMM && n.code == clsMISC|miscTAX {
-				s.code = clsLDX | mIMM
-				n.code = clsMISC | miscTXA
+			if s.code == unix.BPF_LD|unix.BPF_IMM && n.code == unix.BPF_MISC|unix.BPF_TAX {
+				s.code = unix.BPF_LDX | unix.BPF_IMM
+				n.code = unix.BPF_MISC | unix.BPF_TXA
 				changed = true
 			}
 		}
 		// ld #k; [ldxb 4*([n]&0xf)]; add x; tax; ld[x+m] -> [ldxb]; ld [x+m+k]
 		if !bi.liveOut.has(atomX) {
 			for i := 0; i < len(ss); i++ {
-				if ss[i].code != clsLD|mIMM {
+				if ss[i].code != unix.BPF_LD|unix.BPF_IMM {
 					continue
 				}
 				j := i + 1
-				if j < len(ss) && ss[j].code == clsLDX|szB|mMSH {
+				if j < len(ss) && ss[j].code == unix.BPF_LDX|unix.BPF_B|unix.BPF_MSH {
 					j++
 				}
-				if j+2 >= len(ss) || ss[j].code != clsALU|aluADD|srcX || ss[j+1].code != clsMISC|miscTAX ||
-					ss[j+2].code&0x07 != clsLD || ss[j+2].code&0xe0 != mIND {
+				if j+2 >= len(ss) || ss[j].code != unix.BPF_ALU|unix.BPF_ADD|unix.BPF_X || ss[j+1].code != unix.BPF_MISC|unix.BPF_TAX ||
+					bpfClass(ss[j+2].code) != unix.BPF_LD || bpfMode(ss[j+2].code) != unix.BPF_IND {
 					continue
 				}
 				if j+3 < len(ss) {
@@ -548,20 +552,20 @@ func (o *optimizer) peephole() bool {
 				changed = true
 			}
 		}
-		if b.code == clsJMP|jJEQ|srcK && !bi.liveOut.has(atomA) && len(ss) > 0 {
+		if b.code == unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K && !bi.liveOut.has(atomA) && len(ss) > 0 {
 			last := &ss[len(ss)-1]
 			switch {
-			case last.code == clsALU|aluSUB|srcX && b.k == 0:
+			case last.code == unix.BPF_ALU|unix.BPF_SUB|unix.BPF_X && b.k == 0:
 				last.code = nop
-				b.code = clsJMP | jJEQ | srcX
+				b.code = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_X
 				changed = true
-			case last.code == clsALU|aluSUB|srcK:
+			case last.code == unix.BPF_ALU|unix.BPF_SUB|unix.BPF_K:
 				b.k += last.k
 				last.code = nop
 				changed = true
-			case last.code == clsALU|aluAND|srcK && b.k == 0:
+			case last.code == unix.BPF_ALU|unix.BPF_AND|unix.BPF_K && b.k == 0:
 				b.k = last.k
-				b.code = clsJMP | jJSET | srcK
+				b.code = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
 				last.code = nop
 				b.jt, b.jf = b.jf, b.jt
 				changed = true
@@ -661,7 +665,7 @@ func (o *optimizer) fold(child, p *block, sense bool) *block {
 		}
 		return child.jf
 	}
-	if sense && child.code == clsJMP|jJEQ|srcK {
+	if sense && child.code == unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K {
 		if _, ok := o.vn.isConst(ci.operand); ok {
 			return child.jf
 		}
@@ -929,71 +933,135 @@ func (o *optimizer) pullup(b *block, isOr bool) bool {
 	if b.ret {
 		return false
 	}
-	bi := b.opt
-	if len(bi.preds) == 0 {
-		return false
-	}
-	val := bi.preds[0].opt.exit[atomA]
+	val := entryValue(b)
 	if val == 0 {
 		return false
 	}
-	for _, p := range bi.preds[1:] {
+	ch := chain{isOr}
+	prev, diff, prevS, pull, ok := ch.find(b, val)
+	if !ok {
+		return false
+	}
+	newPreds := b.opt.preds
+	if prev != nil {
+		newPreds = []*block{prev}
+	}
+	if !canPull(pull, prevS, newPreds, val) {
+		return false
+	}
+	after := ch.next(pull)
+	if after.opt.liveIn.has(atomA) && prevS.opt.exit[atomA] != val {
+		return false
+	}
+	ch.setNext(prevS, after)
+	ch.setNext(pull, diff)
+	if prev != nil {
+		ch.setNext(prev, pull)
+		return true
+	}
+	for _, p := range b.opt.preds {
+		if p.jt == b {
+			p.jt = pull
+		}
+		if p.jf == b {
+			p.jf = pull
+		}
+	}
+	if o.root == b {
+		o.root = pull
+	}
+	return true
+}
+
+// entryValue is the value number of A on entry to b when every
+// predecessor agrees on it, else 0.
+func entryValue(b *block) int {
+	preds := b.opt.preds
+	if len(preds) == 0 {
+		return 0
+	}
+	val := preds[0].opt.exit[atomA]
+	for _, p := range preds[1:] {
 		if p.opt.exit[atomA] != val {
-			return false
+			return 0
 		}
 	}
-	next := func(x *block) *block {
-		if isOr {
-			return x.jf
-		}
-		return x.jt
-	}
-	same := func(x *block) *block {
-		if isOr {
-			return x.jt
-		}
+	return val
+}
+
+// chain is the direction of a pullup chain: in an "or" chain the false
+// edges link the tests and the true edges share the outcome; an "and"
+// chain is the mirror image.
+type chain struct{ isOr bool }
+
+// next is the edge that continues the chain.
+func (c chain) next(x *block) *block {
+	if c.isOr {
 		return x.jf
 	}
-	setNext := func(x, to *block) {
-		if isOr {
-			x.jf = to
-		} else {
-			x.jt = to
-		}
+	return x.jt
+}
+
+// same is the edge every test of the chain shares.
+func (c chain) same(x *block) *block {
+	if c.isOr {
+		return x.jt
 	}
-	t := same(b)
-	var prev *block
+	return x.jf
+}
+
+func (c chain) setNext(x, to *block) {
+	if c.isOr {
+		x.jf = to
+	} else {
+		x.jt = to
+	}
+}
+
+// link reports whether x continues a chain whose shared outcome is t.
+// Every block but the first (b) must have a single predecessor.
+func (c chain) link(x, t, b *block) bool {
+	return !x.ret && c.same(x) == t && x.jt != x.jf && (x == b || len(x.opt.preds) == 1)
+}
+
+// find walks the chain from b: past the tests that leave A at val (the
+// last is prev, nil when there are none), to diff, the first that
+// changes it, and on to pull, the next test that computes val again;
+// prevS precedes pull.
+func (c chain) find(b *block, val int) (prev, diff, prevS, pull *block, ok bool) {
+	t := c.same(b)
 	cur := b
 	for {
-		if cur.ret || same(cur) != t || cur.jt == cur.jf || cur != b && len(cur.opt.preds) != 1 {
-			return false
+		if !c.link(cur, t, b) {
+			return nil, nil, nil, nil, false
 		}
 		if cur.opt.exit[atomA] != val {
 			break
 		}
 		prev = cur
-		cur = next(cur)
+		cur = c.next(cur)
 	}
-	diff := cur
-	prevS := diff
-	s := next(diff)
+	diff, prevS = cur, cur
+	s := c.next(diff)
 	for {
-		if s.ret || same(s) != t || s.jt == s.jf || len(s.opt.preds) != 1 {
-			return false
+		if !c.link(s, t, nil) {
+			return nil, nil, nil, nil, false
 		}
 		if s.opt.exit[atomA] == val {
 			break
 		}
 		prevS = s
-		s = next(s)
+		s = c.next(s)
 	}
-	pull := s
-	if pull.inner || pull.code&srcX != 0 {
+	return prev, diff, prevS, s, true
+}
+
+// canPull reports whether pull may move up to follow newPreds: its
+// statements write only A, it does not read A, and every other register
+// it reads holds the same value there as after prevS.
+func canPull(pull, prevS *block, newPreds []*block, val int) bool {
+	if pull.inner || pull.code&unix.BPF_X != 0 {
 		return false
-	}
-	newPreds := bi.preds
-	if prev != nil {
-		newPreds = []*block{prev}
 	}
 	for _, st := range pull.stmts {
 		if _, d := stmtAtoms(st); d != 1<<atomA {
@@ -1003,7 +1071,6 @@ func (o *optimizer) pullup(b *block, isOr bool) bool {
 	if pull.opt.use.has(atomA) {
 		return false
 	}
-	// other registers pull reads must hold the same values where it goes
 	for a := 0; a < nAtoms; a++ {
 		if a == atomA || !pull.opt.use.has(a) {
 			continue
@@ -1017,27 +1084,6 @@ func (o *optimizer) pullup(b *block, isOr bool) bool {
 				return false
 			}
 		}
-	}
-	after := next(pull)
-	if after.opt.liveIn.has(atomA) && prevS.opt.exit[atomA] != val {
-		return false
-	}
-	setNext(prevS, after)
-	setNext(pull, diff)
-	if prev == nil {
-		for _, p := range bi.preds {
-			if p.jt == b {
-				p.jt = pull
-			}
-			if p.jf == b {
-				p.jf = pull
-			}
-		}
-		if o.root == b {
-			o.root = pull
-		}
-	} else {
-		setNext(prev, pull)
 	}
 	return true
 }

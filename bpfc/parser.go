@@ -44,7 +44,7 @@ func (t token) describe() string {
 }
 
 func (p *parser) errf(t token, format string, args ...any) *Error {
-	return errAt(p.src, t.pos, format, args...)
+	return errAt(p.src, t.pos, int(t.end-t.pos), format, args...)
 }
 
 // farther returns whichever error is further into the input: when every
@@ -79,9 +79,62 @@ func parse(src string) (node, error) {
 		if t.isOp(")") {
 			return nil, p.errf(t, "unbalanced %q", ")")
 		}
+		if err := p.malformedValue(); err != nil {
+			return nil, err
+		}
 		return nil, p.errf(t, "expected \"and\", \"or\" or end of expression, found %s", t.describe())
 	}
 	return n, nil
+}
+
+// malformedValue explains a token that is glued to the value before it
+// ("zz:zz", "10-"): the value was malformed, not the expression after it.
+// It reports what the qualifier before the value expects and the whole
+// glued text, or returns nil when the current token stands apart.
+func (p *parser) malformedValue() *Error {
+	i := p.i
+	if i == 0 || p.toks[i].pos != p.toks[i-1].end || !startsID(p.toks[i-1]) {
+		return nil
+	}
+	first := i - 1
+	for first > 0 && p.toks[first].pos == p.toks[first-1].end && p.toks[first-1].kind != tKW {
+		first--
+	}
+	last := i
+	for p.toks[last+1].kind != tEOF && p.toks[last+1].pos == p.toks[last].end && !p.toks[last+1].isOp(")") {
+		last++
+	}
+	start, end := p.toks[first].pos, p.toks[last].end
+	kw := first // the qualifier keywords before the value: "ether host"
+	for kw > 0 && p.toks[kw-1].kind == tKW && !p.toks[kw-1].isAnd() && !p.toks[kw-1].isOr() && !p.toks[kw-1].isNot() {
+		kw--
+	}
+	if kw == first {
+		return errAt(p.src, start, int(end-start), "expected an address, name or number, found %q", p.src[start:end])
+	}
+	return errAt(p.src, start, int(end-start), "expected %s after %q, found %q",
+		expectedAfter(p.toks[kw].text, p.toks[first-1].text), p.src[p.toks[kw].pos:p.toks[first-1].end], p.src[start:end])
+}
+
+// expectedAfter names what a value after the qualifier keywords from
+// first to last expects.
+func expectedAfter(first, last string) string {
+	switch last {
+	case "port":
+		return "a port number or name"
+	case "portrange":
+		return "a port range (N-M)"
+	case "net":
+		return "a network address"
+	case "proto", "protochain":
+		return "a protocol number or name"
+	case "host", "src", "dst":
+		if first == "ether" || first == "link" {
+			return "an Ethernet address (xx:xx:xx:xx:xx:xx)"
+		}
+		return "a host address"
+	}
+	return "an address or name"
 }
 
 // expr: term { (and|or) (term|id) }.
@@ -158,7 +211,9 @@ func (p *parser) rterm(q0 qual) (node, qual, *Error) {
 				p.next()
 				return n, q0, nil
 			}
-			err = p.errf(p.peek(), "expected \")\", found %s", p.peek().describe())
+			if err = p.malformedValue(); err == nil {
+				err = p.errf(p.peek(), "expected \")\", found %s", p.peek().describe())
+			}
 		}
 		p.i = save
 		rn, rerr := p.relation()
@@ -318,20 +373,7 @@ func (p *parser) headID() (node, qual, *Error) {
 func (p *parser) idAfter(q qual, last token) (node, qual, *Error) {
 	t := p.peek()
 	if !startsID(t) {
-		what := "an address or name"
-		switch last.text {
-		case "port":
-			what = "a port number or name"
-		case "portrange":
-			what = "a port range (N-M)"
-		case "net":
-			what = "a network address"
-		case "host":
-			what = "a host address"
-		case "proto", "protochain":
-			what = "a protocol number or name"
-		}
-		return nil, q, p.errf(t, "expected %s after %q, found %s", what, last.text, t.describe())
+		return nil, q, p.errf(t, "expected %s after %q, found %s", expectedAfter(last.text, last.text), last.text, t.describe())
 	}
 	return p.id(q)
 }
@@ -368,6 +410,9 @@ func (p *parser) id(q qual) (node, qual, *Error) {
 				return n, q, nil
 			}
 			if !c.isAnd() && !c.isOr() {
+				if err := p.malformedValue(); err != nil {
+					return nil, q, err
+				}
 				return nil, q, p.errf(c, "expected \"and\", \"or\" or \")\", found %s", c.describe())
 			}
 			p.next()
@@ -394,6 +439,9 @@ func (p *parser) id(q qual) (node, qual, *Error) {
 			if l.kind != tNum {
 				return nil, q, p.errf(l, "expected a mask length after \"/\", found %s", l.describe())
 			}
+			if l.num > 32 {
+				return nil, q, p.errf(l, "expected an IPv4 mask length of 0 to 32 after \"/\", found %s", l.text)
+			}
 			p.next()
 			n.masklen, n.hasLen = l.num, true
 		case c.isKW("mask") || c.isKW("netmask"):
@@ -417,6 +465,9 @@ func (p *parser) id(q qual) (node, qual, *Error) {
 			l := p.peek()
 			if l.kind != tNum {
 				return nil, q, p.errf(l, "expected a mask length after \"/\", found %s", l.describe())
+			}
+			if l.num > 128 {
+				return nil, q, p.errf(l, "expected an IPv6 mask length of 0 to 128 after \"/\", found %s", l.text)
 			}
 			p.next()
 			n.masklen, n.hasLen = l.num, true

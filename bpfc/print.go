@@ -6,133 +6,150 @@ import (
 	"strings"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// ancillary names tcpdump prints for Linux SKF_AD_* loads.
-var ancillaryNames = map[uint32]string{
-	0: "proto", 4: "type", 8: "ifidx", 12: "nla", 16: "nlan", 20: "mark", 24: "queue",
-	28: "hatype", 32: "rxhash", 36: "cpu", 44: "vlan_tci", 48: "vlanp", 52: "pay_offset",
-	56: "random", 60: "vlan_tpid",
+// ancillaryNames are the names tcpdump prints for Linux ancillary loads.
+var ancillaryNames = map[bpf.Extension]string{
+	bpf.ExtProto: "proto", bpf.ExtType: "type", bpf.ExtInterfaceIndex: "ifidx",
+	bpf.ExtNetlinkAttr: "nla", bpf.ExtNetlinkAttrNested: "nlan", bpf.ExtMark: "mark",
+	bpf.ExtQueue: "queue", bpf.ExtLinkLayerType: "hatype", bpf.ExtRXHash: "rxhash",
+	bpf.ExtCPUID: "cpu", bpf.ExtVLANTag: "vlan_tci", bpf.ExtVLANTagPresent: "vlanp",
+	bpf.ExtPayloadOffset: "pay_offset", bpf.ExtRand: "random", bpf.ExtVLANProto: "vlan_tpid",
 }
 
 // Image formats instruction n the way tcpdump -d (libpcap's bpf_image) does.
 func Image(in bpf.RawInstruction, n int) string {
-	var op, operand string
-	k := in.K
-	abs := func(name string) {
-		op = name
-		if k >= skfAdOff {
-			if s, ok := ancillaryNames[k-skfAdOff]; ok {
-				operand = "[" + s + "]"
-				return
-			}
-		}
-		operand = fmt.Sprintf("[%d]", int32(k))
-	}
-	switch in.Op {
-	case clsRET | retK:
-		op, operand = "ret", fmt.Sprintf("#%d", k)
-	case clsRET | retA:
-		op, operand = "ret", ""
-	case clsLD | szW | mABS:
-		abs("ld")
-	case clsLD | szH | mABS:
-		abs("ldh")
-	case clsLD | szB | mABS:
-		abs("ldb")
-	case clsLD | szW | mLEN:
-		op, operand = "ld", "#pktlen"
-	case clsLD | szW | mIND:
-		op, operand = "ld", fmt.Sprintf("[x + %d]", k)
-	case clsLD | szH | mIND:
-		op, operand = "ldh", fmt.Sprintf("[x + %d]", k)
-	case clsLD | szB | mIND:
-		op, operand = "ldb", fmt.Sprintf("[x + %d]", k)
-	case clsLD | mIMM:
-		op, operand = "ld", fmt.Sprintf("#0x%x", k)
-	case clsLDX | mIMM:
-		op, operand = "ldx", fmt.Sprintf("#0x%x", k)
-	case clsLDX | szB | mMSH:
-		op, operand = "ldxb", fmt.Sprintf("4*([%d]&0xf)", k)
-	case clsLD | mMEM:
-		op, operand = "ld", fmt.Sprintf("M[%d]", k)
-	case clsLDX | mMEM:
-		op, operand = "ldx", fmt.Sprintf("M[%d]", k)
-	case clsST:
-		op, operand = "st", fmt.Sprintf("M[%d]", k)
-	case clsSTX:
-		op, operand = "stx", fmt.Sprintf("M[%d]", k)
-	case clsJMP | jJA:
-		op, operand = "ja", fmt.Sprintf("%d", n+1+int(k))
-	case clsJMP | jJGT | srcK:
-		op, operand = "jgt", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJGE | srcK:
-		op, operand = "jge", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJEQ | srcK:
-		op, operand = "jeq", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJSET | srcK:
-		op, operand = "jset", fmt.Sprintf("#0x%x", k)
-	case clsJMP | jJGT | srcX:
-		op, operand = "jgt", "x"
-	case clsJMP | jJGE | srcX:
-		op, operand = "jge", "x"
-	case clsJMP | jJEQ | srcX:
-		op, operand = "jeq", "x"
-	case clsJMP | jJSET | srcX:
-		op, operand = "jset", "x"
-	case clsALU | aluADD | srcX:
-		op, operand = "add", "x"
-	case clsALU | aluSUB | srcX:
-		op, operand = "sub", "x"
-	case clsALU | aluMUL | srcX:
-		op, operand = "mul", "x"
-	case clsALU | aluDIV | srcX:
-		op, operand = "div", "x"
-	case clsALU | aluMOD | srcX:
-		op, operand = "mod", "x"
-	case clsALU | aluAND | srcX:
-		op, operand = "and", "x"
-	case clsALU | aluOR | srcX:
-		op, operand = "or", "x"
-	case clsALU | aluXOR | srcX:
-		op, operand = "xor", "x"
-	case clsALU | aluLSH | srcX:
-		op, operand = "lsh", "x"
-	case clsALU | aluRSH | srcX:
-		op, operand = "rsh", "x"
-	case clsALU | aluADD | srcK:
-		op, operand = "add", fmt.Sprintf("#%d", k)
-	case clsALU | aluSUB | srcK:
-		op, operand = "sub", fmt.Sprintf("#%d", k)
-	case clsALU | aluMUL | srcK:
-		op, operand = "mul", fmt.Sprintf("#%d", k)
-	case clsALU | aluDIV | srcK:
-		op, operand = "div", fmt.Sprintf("#%d", k)
-	case clsALU | aluMOD | srcK:
-		op, operand = "mod", fmt.Sprintf("#%d", k)
-	case clsALU | aluAND | srcK:
-		op, operand = "and", fmt.Sprintf("#0x%x", k)
-	case clsALU | aluOR | srcK:
-		op, operand = "or", fmt.Sprintf("#0x%x", k)
-	case clsALU | aluXOR | srcK:
-		op, operand = "xor", fmt.Sprintf("#0x%x", k)
-	case clsALU | aluLSH | srcK:
-		op, operand = "lsh", fmt.Sprintf("#%d", k)
-	case clsALU | aluRSH | srcK:
-		op, operand = "rsh", fmt.Sprintf("#%d", k)
-	case clsALU | aluNEG:
-		op, operand = "neg", ""
-	case clsMISC | miscTAX:
-		op, operand = "tax", ""
-	case clsMISC | miscTXA:
-		op, operand = "txa", ""
-	default:
+	op, operand := mnemonic(in, n)
+	if op == "" {
 		op, operand = "unimp", fmt.Sprintf("0x%x", in.Op)
 	}
-	if in.Op&0x07 == clsJMP && in.Op&0xf0 != jJA {
+	if bpfClass(in.Op) == unix.BPF_JMP && bpfOp(in.Op) != unix.BPF_JA {
 		return fmt.Sprintf("(%03d) %-8s %-16s jt %d\tjf %d", n, op, operand, n+1+int(in.Jt), n+1+int(in.Jf))
 	}
 	return fmt.Sprintf("(%03d) %-8s %s", n, op, operand)
+}
+
+// mnemonic returns the name and operand tcpdump prints for instruction n,
+// or "" for an opcode it prints as unimp.
+func mnemonic(in bpf.RawInstruction, n int) (op, operand string) {
+	switch in.Op {
+	case unix.BPF_RET | unix.BPF_K:
+		return "ret", fmt.Sprintf("#%d", in.K)
+	case unix.BPF_RET | unix.BPF_A:
+		return "ret", ""
+	case unix.BPF_MISC | unix.BPF_TAX:
+		return "tax", ""
+	case unix.BPF_MISC | unix.BPF_TXA:
+		return "txa", ""
+	case unix.BPF_JMP | unix.BPF_JA:
+		return "ja", fmt.Sprintf("%d", n+1+int(in.K))
+	case unix.BPF_ALU | unix.BPF_NEG:
+		return "neg", ""
+	}
+	switch bpfClass(in.Op) {
+	case unix.BPF_ALU:
+		return binaryMnemonic(in, aluOps)
+	case unix.BPF_JMP:
+		return binaryMnemonic(in, jumpOps)
+	}
+	return loadMnemonic(in)
+}
+
+// loadMnemonic covers loads and stores.
+func loadMnemonic(in bpf.RawInstruction) (op, operand string) {
+	k := in.K
+	switch in.Op {
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+		return "ld", absOperand(k)
+	case unix.BPF_LD | unix.BPF_H | unix.BPF_ABS:
+		return "ldh", absOperand(k)
+	case unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
+		return "ldb", absOperand(k)
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_LEN:
+		return "ld", "#pktlen"
+	case unix.BPF_LD | unix.BPF_W | unix.BPF_IND:
+		return "ld", fmt.Sprintf("[x + %d]", k)
+	case unix.BPF_LD | unix.BPF_H | unix.BPF_IND:
+		return "ldh", fmt.Sprintf("[x + %d]", k)
+	case unix.BPF_LD | unix.BPF_B | unix.BPF_IND:
+		return "ldb", fmt.Sprintf("[x + %d]", k)
+	case unix.BPF_LD | unix.BPF_IMM:
+		return "ld", fmt.Sprintf("#0x%x", k)
+	case unix.BPF_LDX | unix.BPF_IMM:
+		return "ldx", fmt.Sprintf("#0x%x", k)
+	case unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH:
+		return "ldxb", fmt.Sprintf("4*([%d]&0xf)", k)
+	case unix.BPF_LD | unix.BPF_MEM:
+		return "ld", fmt.Sprintf("M[%d]", k)
+	case unix.BPF_LDX | unix.BPF_MEM:
+		return "ldx", fmt.Sprintf("M[%d]", k)
+	case unix.BPF_ST:
+		return "st", fmt.Sprintf("M[%d]", k)
+	case unix.BPF_STX:
+		return "stx", fmt.Sprintf("M[%d]", k)
+	}
+	return "", ""
+}
+
+// absOperand names an absolute load's offset, ancillary ones by name.
+func absOperand(k uint32) string {
+	if k >= skfAdOff {
+		if s, ok := ancillaryNames[bpf.Extension(k-skfAdOff)]; ok {
+			return "[" + s + "]"
+		}
+	}
+	return fmt.Sprintf("[%d]", int32(k))
+}
+
+// opName is how tcpdump prints one ALU or jump operation; hex selects a
+// hexadecimal constant operand.
+type opName struct {
+	op   uint16
+	name string
+	hex  bool
+}
+
+var (
+	aluOps = []opName{
+		{unix.BPF_ADD, "add", false}, {unix.BPF_SUB, "sub", false}, {unix.BPF_MUL, "mul", false},
+		{unix.BPF_DIV, "div", false}, {unix.BPF_MOD, "mod", false}, {unix.BPF_LSH, "lsh", false},
+		{unix.BPF_RSH, "rsh", false}, {unix.BPF_AND, "and", true}, {unix.BPF_OR, "or", true},
+		{unix.BPF_XOR, "xor", true},
+	}
+	jumpOps = []opName{
+		{unix.BPF_JGT, "jgt", true}, {unix.BPF_JGE, "jge", true}, {unix.BPF_JEQ, "jeq", true},
+		{unix.BPF_JSET, "jset", true},
+	}
+)
+
+// binaryMnemonic names an ALU operation or conditional jump (ops is
+// aluOps or jumpOps) and formats its operand.
+func binaryMnemonic(in bpf.RawInstruction, ops []opName) (op, operand string) {
+	for _, o := range ops {
+		if bpfOp(in.Op) == o.op {
+			if operand = constOrX(in, o.hex); operand != "" {
+				return o.name, operand
+			}
+			break
+		}
+	}
+	return "", ""
+}
+
+// constOrX is the operand of an ALU or jump instruction: "x", or k in
+// hexadecimal or decimal. Opcodes with bits outside class, operation and
+// source yield "".
+func constOrX(in bpf.RawInstruction, hex bool) string {
+	switch {
+	case in.Op&^(0x07|0xf0) == unix.BPF_X:
+		return "x"
+	case in.Op&^(0x07|0xf0) != unix.BPF_K:
+		return ""
+	case hex:
+		return fmt.Sprintf("#0x%x", in.K)
+	}
+	return fmt.Sprintf("#%d", in.K)
 }
 
 // Format selects a listing format.

@@ -65,11 +65,11 @@ func (l *testLog) countPrefix(p string) int {
 
 // fakeSensor hands its sink to the test and records modes.
 type fakeSensor struct {
-	kind  sensor.Kind
-	env   []string
-	stats []string
-	sinkc chan sensor.Sink
-	fail  chan error
+	kind   sensor.Kind
+	origin sensor.Origin
+	stats  []string
+	sinkc  chan sensor.Sink
+	fail   chan error
 
 	mu     sync.Mutex
 	modes  []sensor.Mode
@@ -77,22 +77,22 @@ type fakeSensor struct {
 }
 
 func newFakeSensor(kind sensor.Kind) *fakeSensor {
-	env := []string{"TUNINETD_IFACE=tun0"}
+	origin := sensor.Origin{Iface: "tun0"}
 	if kind == sensor.NFLOG {
-		env = []string{"TUNINETD_NFLOG_GROUP=5"}
+		origin = sensor.Origin{NFLOGGroup: 5, HasNFLOGGroup: true}
 	}
 	return &fakeSensor{
-		kind:  kind,
-		env:   env,
-		stats: []string{"- " + string(kind) + " stats: 1 packet"},
-		sinkc: make(chan sensor.Sink, 1),
-		fail:  make(chan error, 1),
+		kind:   kind,
+		origin: origin,
+		stats:  []string{"- " + string(kind) + " stats: 1 packet"},
+		sinkc:  make(chan sensor.Sink, 1),
+		fail:   make(chan error, 1),
 	}
 }
 
-func (f *fakeSensor) Kind() sensor.Kind { return f.kind }
-func (f *fakeSensor) Env() []string     { return f.env }
-func (f *fakeSensor) Stats() []string   { return f.stats }
+func (f *fakeSensor) Kind() sensor.Kind     { return f.kind }
+func (f *fakeSensor) Origin() sensor.Origin { return f.origin }
+func (f *fakeSensor) Stats() []string       { return f.stats }
 
 func (f *fakeSensor) Run(ctx context.Context, sink sensor.Sink) error {
 	f.sinkc <- sink
@@ -142,12 +142,44 @@ func (r *fakeRunner) Run(ctx context.Context, c Command) error {
 func (c *fakeCall) env(key string) (string, bool) {
 	v := ""
 	found := false
-	for _, kv := range c.c.Env {
+	for _, kv := range c.c.Env.Vars() {
 		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
 			v, found = val, true // later entries win, as in exec
 		}
 	}
 	return v, found
+}
+
+// newTestLoop is NewLoop with the probe tests watch the loop through.
+func newTestLoop(cfg Config, sensors ...sensor.Sensor) *Loop {
+	l := NewLoop(cfg, sensors...)
+	l.probe.inspect = make(chan func())
+	l.probe.acted = make(chan struct{}, 1)
+	return l
+}
+
+// snapshot is the loop state a test sees through harness.sync.
+type snapshot struct {
+	st       state
+	cmd      string // running command's event, "" if none
+	starts   int
+	stops    int
+	holding  bool
+	timerAt  int64
+	hasTimer bool
+	stopReq  string
+	finished int           // commands completed
+	launched int           // commands launched
+	stopIdle time.Duration // idle when the last stop was decided
+}
+
+// snapshot reads the state; only on the loop goroutine (a probe inspection).
+func (l *Loop) snapshot() snapshot {
+	return snapshot{
+		st: l.fsm.st, cmd: l.cmd.event, starts: l.stats.starts, stops: l.stats.stops,
+		holding: l.fsm.holding, timerAt: l.deadline.at, hasTimer: l.deadline.armed, stopReq: l.signals.stop,
+		finished: l.stats.finished, launched: l.stats.launched, stopIdle: l.stats.stopIdle,
+	}
 }
 
 // harness runs a Loop over fake sensors, a fake runner and a fake clock.
@@ -193,7 +225,7 @@ func newHarness(t *testing.T, cfg Config, kinds ...sensor.Kind) *harness {
 		h.sensors = append(h.sensors, f)
 		ss = append(ss, f)
 	}
-	h.l = NewLoop(cfg, ss...)
+	h.l = newTestLoop(cfg, ss...)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.result <- h.l.Run(ctx, h.sig) }()
@@ -239,7 +271,7 @@ func (h *harness) sync() snapshot {
 	h.t.Helper()
 	r := make(chan snapshot, 1)
 	select {
-	case h.l.syncReq <- r:
+	case h.l.probe.inspect <- func() { r <- h.l.snapshot() }:
 	case <-time.After(waitLimit):
 		h.t.Fatal("loop does not answer (deadlock?)")
 	}
@@ -262,7 +294,7 @@ func (h *harness) waitFor(what string, cond func(snapshot) bool) snapshot {
 			return s
 		}
 		select {
-		case <-h.l.notify:
+		case <-h.l.probe.acted:
 		case <-deadline:
 			h.t.Fatalf("timed out waiting for %s; state %+v; log:\n%s", what, s, strings.Join(h.log.all(), "\n"))
 		}

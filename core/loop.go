@@ -1,15 +1,3 @@
-// Package core is tuninetd's event loop: the standby/up state machine, the
-// idle deadline, signal handling and the command runner.
-//
-// One goroutine (the one calling Loop.Run) owns every piece of state.
-// Sensors report through a sensor.Sink that never blocks; commands run on
-// goroutines of their own and report completion on a channel, so neither a
-// busy sensor nor a hung script can stall the loop: signals are answered
-// while a command runs.
-//
-// The loop knows nothing about -a: in up state a sensor with AckOnly only
-// reports TCP segments with ACK set (the kernel filters them), so to the
-// loop every report is simply activity.
 package core
 
 import (
@@ -17,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -103,6 +90,9 @@ const (
 	sigExit              // SIGTERM, SIGINT
 )
 
+// envPrefix names the variables tuninetd gives its command.
+const envPrefix = "TUNINETD_"
+
 // Stop reasons, exported to commands as TUNINETD_REASON.
 const (
 	reasonPacket = "packet"
@@ -141,21 +131,6 @@ type sensorExit struct {
 	err error
 }
 
-// snapshot is the loop state handed to tests through sync.
-type snapshot struct {
-	st       state
-	cmd      string // running command's event, "" if none
-	starts   int
-	stops    int
-	holding  bool
-	timerAt  int64
-	hasTimer bool
-	stopReq  string
-	finished int           // commands completed
-	launched int           // commands launched
-	stopIdle time.Duration // idle when the last stop was decided
-}
-
 // Loop is the event loop. Create it with NewLoop and call Run once.
 type Loop struct {
 	cfg     Config
@@ -165,32 +140,82 @@ type Loop struct {
 	sensors []sensor.Sensor
 	sinks   []*sink
 	epoch   time.Time
-
-	wake    chan struct{}      // sinks -> loop, 1 slot
-	done    chan cmdDone       // runner goroutine -> loop, 1 slot (one command at a time)
-	syncReq chan chan snapshot // tests: barrier and state snapshot
-	notify  chan struct{}      // tests: the loop handled something
-	ran     chan struct{}      // closed by the first Run
+	wake    chan struct{} // sinks -> loop, 1 slot
+	ran     chan struct{} // closed by the first Run
 
 	// Owned by the Run goroutine.
+	fsm      machine
+	cmd      commandSlot
+	signals  signalRequests
+	deadline deadline
+	stats    statistics
+	probe    probe
+}
+
+// machine is the state machine: where it is, and what the current up
+// period is about.
+type machine struct {
 	st        state
 	upSensor  int            // sensor that caused the current up period
 	upPacket  *sensor.Packet // the trigger packet (nil if none)
 	upSummary sensor.Summary
-	stopReq   string // reason of a stop queued by SIGHUP
-	cmdEvent  string // running command, "" if none
-	cmdSince  int64
-	holding   bool // in holdoff after a stop
-	holdUntil int64
-	timer     Timer
-	timerAt   int64
-	hasTimer  bool
-	starts    int
-	stops     int
-	finished  int
-	launched  int
-	stopIdle  time.Duration // idle time, on the loop's clock, when the last stop was decided
-	syncs     []chan snapshot
+	holding   bool  // in holdoff after a stop
+	holdUntil int64 // end of the holdoff, loop time
+}
+
+// commandSlot is the one command that may run at a time.
+type commandSlot struct {
+	done  chan cmdDone // runner goroutine -> loop, 1 slot
+	event string       // running command, "" if none
+	since int64        // when it was launched, loop time
+}
+
+// signalRequests holds what a signal asked for that the state machine
+// has not done yet.
+type signalRequests struct {
+	stop string // reason of a stop queued by SIGHUP, "" if none
+}
+
+// deadline is the one timer: the idle deadline in up state, the end of a
+// holdoff in standby.
+type deadline struct {
+	timer Timer
+	at    int64 // loop time it fires at
+	armed bool
+}
+
+// statistics count what the loop did, for the SIGUSR1 report and tests.
+type statistics struct {
+	starts   int
+	stops    int
+	launched int           // commands launched
+	finished int           // commands completed
+	stopIdle time.Duration // idle time, on the loop's clock, when the last stop was decided
+}
+
+// probe lets this package's tests watch the loop between events. In
+// production both channels are nil: a select case on them is never
+// ready and a send to acted is skipped.
+type probe struct {
+	inspect chan func()   // functions to run once the loop acted on everything before
+	queued  []func()      // received from inspect, run at the top of the next round
+	acted   chan struct{} // 1 slot: the loop handled an event
+}
+
+// runQueued runs the queued inspections on the loop goroutine.
+func (p *probe) runQueued() {
+	for _, f := range p.queued {
+		f()
+	}
+	p.queued = p.queued[:0]
+}
+
+// tellActed signals, without waiting, that the loop handled an event.
+func (p *probe) tellActed() {
+	select {
+	case p.acted <- struct{}{}:
+	default:
+	}
 }
 
 // NewLoop returns a loop over the given sensors. It does not start
@@ -203,9 +228,7 @@ func NewLoop(cfg Config, sensors ...sensor.Sensor) *Loop {
 		runner:  cfg.Runner,
 		sensors: sensors,
 		wake:    make(chan struct{}, 1),
-		done:    make(chan cmdDone, 1),
-		syncReq: make(chan chan snapshot),
-		notify:  make(chan struct{}, 1),
+		cmd:     commandSlot{done: make(chan cmdDone, 1)},
 		ran:     make(chan struct{}),
 	}
 	if l.log == nil {
@@ -263,11 +286,11 @@ func (l *Loop) Run(ctx context.Context, sig <-chan os.Signal) error {
 	for {
 		l.evaluate()
 		l.setTimer()
-		l.replySyncs()
+		l.probe.runQueued()
 
 		var timerC <-chan time.Time
-		if l.hasTimer {
-			timerC = l.timer.C()
+		if l.deadline.armed {
+			timerC = l.deadline.timer.C()
 		}
 		select {
 		case <-ctx.Done():
@@ -283,8 +306,8 @@ func (l *Loop) Run(ctx context.Context, sig <-chan os.Signal) error {
 			}
 		case <-l.wake:
 		case <-timerC:
-			l.hasTimer = false
-		case d := <-l.done:
+			l.deadline.armed = false
+		case d := <-l.cmd.done:
 			l.onDone(d)
 		case e := <-exits:
 			if ctx.Err() != nil {
@@ -297,14 +320,12 @@ func (l *Loop) Run(ctx context.Context, sig <-chan os.Signal) error {
 			}
 			err = fmt.Errorf("%s sensor: %w", l.sensors[e.idx].Kind(), err)
 			return l.exit(sig, cancel, exits, err, e.idx)
-		case r := <-l.syncReq:
-			l.syncs = append(l.syncs, r)
+		case f := <-l.probe.inspect:
+			// Run after the next evaluate, like any other wake-up.
+			l.probe.queued = append(l.probe.queued, f)
 			continue
 		}
-		select {
-		case l.notify <- struct{}{}:
-		default:
-		}
+		l.probe.tellActed()
 	}
 }
 
@@ -327,20 +348,20 @@ func (l *Loop) lastActivity() int64 {
 // another, or a timer that fired late, loses nothing.
 func (l *Loop) evaluate() {
 	now := l.now()
-	switch l.st {
+	switch l.fsm.st {
 	case stStandby:
-		if l.holding && now >= l.holdUntil {
-			l.holding = false
+		if l.fsm.holding && now >= l.fsm.holdUntil {
+			l.fsm.holding = false
 			for _, s := range l.sinks {
 				s.armAt(now)
 			}
 		}
-		tr := l.takeTrigger()
+		tr := l.earliestTrigger()
 		if tr == nil {
 			return
 		}
-		if l.holding {
-			left := time.Duration(l.holdUntil - now)
+		if l.fsm.holding {
+			left := time.Duration(l.fsm.holdUntil - now)
 			l.log.Printf("CORE: holdoff after stop, %s packet ignored (start held off for %d more sec.)",
 				label(l.sensors[tr.sink].Kind()), ceilSeconds(left))
 			for _, line := range sensor.Decode(tr.p).Lines() {
@@ -355,8 +376,8 @@ func (l *Loop) evaluate() {
 		}
 		l.start(tr)
 	case stUp:
-		if l.stopReq != "" {
-			l.stop(l.stopReq)
+		if l.signals.stop != "" {
+			l.stop(l.signals.stop)
 			return
 		}
 		if now-l.lastActivity() >= int64(l.cfg.TTL) {
@@ -366,12 +387,12 @@ func (l *Loop) evaluate() {
 	}
 }
 
-// takeTrigger returns the earliest trigger stored by any sensor in the
+// earliestTrigger returns the earliest trigger stored by any sensor in the
 // current armed period (or nil). It leaves it stored: start clears it.
-func (l *Loop) takeTrigger() *trigger {
+func (l *Loop) earliestTrigger() *trigger {
 	var best *trigger
 	for _, s := range l.sinks {
-		if tr := s.valid(); tr != nil && (best == nil || tr.at < best.at) {
+		if tr := s.armedTrigger(); tr != nil && (best == nil || tr.at < best.at) {
 			best = tr
 		}
 	}
@@ -380,11 +401,11 @@ func (l *Loop) takeTrigger() *trigger {
 
 // start runs the start command for trigger tr.
 func (l *Loop) start(tr *trigger) {
-	l.st = stStarting
-	l.starts++
-	l.upSensor = tr.sink
-	l.upPacket = tr.p
-	l.upSummary = sensor.Decode(tr.p)
+	l.fsm.st = stStarting
+	l.stats.starts++
+	l.fsm.upSensor = tr.sink
+	l.fsm.upPacket = tr.p
+	l.fsm.upSummary = sensor.Decode(tr.p)
 	// The trigger is used; other sensors' packets from now until start
 	// completes are the original's "already fired" case.
 	l.sinks[tr.sink].pending.CompareAndSwap(tr, nil)
@@ -394,77 +415,70 @@ func (l *Loop) start(tr *trigger) {
 	if l.cfg.BeforeStart != nil {
 		l.cfg.BeforeStart()
 	}
-	s := l.sensors[tr.sink]
-	env := []string{
-		"TUNINETD_EVENT=start",
-		"TUNINETD_REASON=" + reasonPacket,
-		"TUNINETD_SENSOR=" + string(s.Kind()),
-		"TUNINETD_TTL=" + seconds(l.cfg.TTL),
-	}
-	env = append(env, s.Env()...)
-	env = append(env, l.upSummary.Env()...)
-	if tr.p.Ifname != "" {
-		env = append(env, "TUNINETD_IFACE="+tr.p.Ifname)
-	}
-	l.launch("start", env)
+	t := l.trigger("start", reasonPacket)
+	t.SetPacket(l.fsm.upSummary)
+	l.launch(t)
 }
 
 // stop runs the stop command for the given reason.
 func (l *Loop) stop(reason string) {
-	l.st = stStopping
-	l.stopReq = ""
-	s := l.sensors[l.upSensor]
+	l.fsm.st = stStopping
+	l.signals.stop = ""
 	idle := time.Duration(l.now() - l.lastActivity())
-	l.stopIdle = idle
-	env := []string{
-		"TUNINETD_EVENT=stop",
-		"TUNINETD_REASON=" + reason,
-		"TUNINETD_SENSOR=" + string(s.Kind()),
-		"TUNINETD_TTL=" + seconds(l.cfg.TTL),
-	}
-	env = append(env, s.Env()...)
-	if l.upPacket != nil && l.upPacket.Ifname != "" {
-		env = append(env, "TUNINETD_IFACE="+l.upPacket.Ifname)
-	}
-	env = append(env, "TUNINETD_IDLE="+seconds(idle))
-	l.launch("stop", env)
+	l.stats.stopIdle = idle
+	t := l.trigger("stop", reason)
+	t.Idle, t.HasIdle = idle, true
+	l.launch(t)
 }
 
-// launch runs a command on a goroutine of its own; its result comes back
-// on l.done.
-func (l *Loop) launch(event string, env []string) {
+// trigger describes the current up period for a command: the sensor that
+// started it, what that sensor watches, and the interface the start
+// packet was seen on, when known (an NFLOG packet's in/out device).
+func (l *Loop) trigger(event, reason string) Trigger {
+	s := l.sensors[l.fsm.upSensor]
+	t := Trigger{Event: event, Reason: reason, Sensor: s.Kind(), TTL: l.cfg.TTL, HasTTL: true}
+	t.setOrigin(s.Origin())
+	if p := l.fsm.upPacket; p != nil && p.Ifname != "" {
+		t.Iface = p.Ifname
+	}
+	return t
+}
+
+// launch runs the command for t on a goroutine of its own; its result
+// comes back on l.cmd.done.
+func (l *Loop) launch(t Trigger) {
 	c := Command{
-		Event:   event,
-		Line:    l.cfg.Command + " " + event,
-		Env:     env,
+		Event:   t.Event,
+		Line:    l.cfg.Command + " " + t.Event,
+		Env:     t.Env(envPrefix),
 		Timeout: l.cfg.CmdTimeout,
 	}
-	l.cmdEvent = event
-	l.cmdSince = l.now()
-	l.launched++
+	l.cmd.event = t.Event
+	l.cmd.since = l.now()
+	l.stats.launched++
 	// Not derived from Run's context: leaving the loop must not kill a
 	// VPN start half-way; the timeout bounds it.
 	go func() {
-		l.done <- cmdDone{event: event, line: c.Line, err: l.runner.Run(context.Background(), c)}
+		l.cmd.done <- cmdDone{event: c.Event, line: c.Line, err: l.runner.Run(context.Background(), c)}
 	}()
 }
 
 // onDone handles a finished command.
 func (l *Loop) onDone(d cmdDone) {
-	l.cmdEvent = ""
-	l.finished++
+	l.cmd.event = ""
+	l.stats.finished++
 	if d.err != nil {
 		l.log.Printf(msgNonZero, d.line)
 		l.log.Printf("CORE: %v", d.err)
 	}
 	switch d.event {
 	case "start":
-		l.log.Printf(msgStartDoneTmpl, label(l.sensors[l.upSensor].Kind()))
-		for _, line := range l.upSummary.Lines() {
+		l.log.Printf(msgStartDoneTmpl, label(l.sensors[l.fsm.upSensor].Kind()))
+		for _, line := range l.fsm.upSummary.Lines() {
 			l.log.Printf("%s", line)
 		}
-		if l.cfg.Savefile != nil && l.upPacket != nil {
-			if err := l.cfg.Savefile.WritePacket(l.upPacket); err != nil {
+		if l.cfg.Savefile != nil && l.fsm.upPacket != nil {
+			if err := l.cfg.Savefile.WritePacket(l.fsm.upPacket); err != nil {
 				l.log.Printf("CORE: can't write the start packet to the savefile: %v", err)
 			}
 		}
@@ -472,21 +486,21 @@ func (l *Loop) onDone(d cmdDone) {
 		// blocked that sensor's thread on the same mutex and then found
 		// the state already ON.
 		for i, s := range l.sinks {
-			if i != l.upSensor && s.valid() != nil {
+			if i != l.fsm.upSensor && s.armedTrigger() != nil {
 				l.log.Printf("%s", msgAlreadyFired)
 			}
 			s.disarm()
 		}
-		l.st = stUp
+		l.fsm.st = stUp
 	case "stop":
-		l.stops++
-		l.st = stStandby
-		l.upPacket = nil
-		l.upSummary = sensor.Summary{}
+		l.stats.stops++
+		l.fsm.st = stStandby
+		l.fsm.upPacket = nil
+		l.fsm.upSummary = sensor.Summary{}
 		now := l.now()
 		if l.cfg.Holdoff > 0 {
-			l.holding = true
-			l.holdUntil = now + int64(l.cfg.Holdoff)
+			l.fsm.holding = true
+			l.fsm.holdUntil = now + int64(l.cfg.Holdoff)
 		}
 		// Arm before switching sensors back so the first standby packet
 		// cannot slip through; packets stamped before now (seen during
@@ -505,12 +519,12 @@ func (l *Loop) onDone(d cmdDone) {
 
 // onHUP handles SIGHUP.
 func (l *Loop) onHUP() {
-	switch l.st {
+	switch l.fsm.st {
 	case stStarting, stUp:
 		// While starting, the stop runs as soon as start returns: the
 		// two strictly alternate.
 		l.log.Printf("%s", msgHUP)
-		l.stopReq = reasonSignal
+		l.signals.stop = reasonSignal
 	default:
 		// Stopping counts as standby: the stop already under way is the
 		// one the signal asks for.
@@ -527,18 +541,18 @@ func (l *Loop) report() {
 	}
 	// As in the original, the state flips when a command returns: while
 	// start runs the daemon is still OFF, while stop runs still ON.
-	switch l.st {
+	switch l.fsm.st {
 	case stStandby, stStarting:
 		l.log.Printf("%s", msgStatusOff)
 	default:
 		idle := time.Duration(now - l.lastActivity())
 		l.log.Printf(msgStatusOn, int64(max(idle, 0)/time.Second))
 	}
-	if l.cmdEvent != "" {
-		l.log.Printf("- running command: %s, for %d sec.", l.cmdEvent, (now-l.cmdSince)/int64(time.Second))
+	if l.cmd.event != "" {
+		l.log.Printf("- running command: %s, for %d sec.", l.cmd.event, (now-l.cmd.since)/int64(time.Second))
 	}
-	if l.holding {
-		l.log.Printf("- holdoff after stop: %d more sec.", ceilSeconds(time.Duration(l.holdUntil-now)))
+	if l.fsm.holding {
+		l.log.Printf("- holdoff after stop: %d more sec.", ceilSeconds(time.Duration(l.fsm.holdUntil-now)))
 	}
 	for _, s := range l.sensors {
 		for _, line := range s.Stats() {
@@ -554,21 +568,22 @@ func (l *Loop) setTimer() {
 	var want int64
 	ok := false
 	switch {
-	case l.st == stUp && l.stopReq == "":
+	case l.fsm.st == stUp && l.signals.stop == "":
 		want, ok = l.lastActivity()+int64(l.cfg.TTL), true
-	case l.st == stStandby && l.holding:
-		want, ok = l.holdUntil, true
+	case l.fsm.st == stStandby && l.fsm.holding:
+		want, ok = l.fsm.holdUntil, true
 	}
-	if l.hasTimer && (!ok || want != l.timerAt) {
-		l.timer.Stop()
-		l.hasTimer = false
+	d := &l.deadline
+	if d.armed && (!ok || want != d.at) {
+		d.timer.Stop()
+		d.armed = false
 	}
-	if !ok || l.hasTimer {
+	if !ok || d.armed {
 		return
 	}
-	l.timer = l.clock.NewTimer(time.Duration(want - l.now()))
-	l.timerAt = want
-	l.hasTimer = true
+	d.timer = l.clock.NewTimer(time.Duration(want - l.now()))
+	d.at = want
+	d.armed = true
 }
 
 // exit leaves Run: optionally runs stop (StopOnExit), then cancels and
@@ -578,9 +593,9 @@ func (l *Loop) exit(sig <-chan os.Signal, cancel context.CancelFunc, exits <-cha
 	if l.cfg.StopOnExit {
 		l.stopOnExit(sig)
 	}
-	if l.hasTimer {
-		l.timer.Stop()
-		l.hasTimer = false
+	if l.deadline.armed {
+		l.deadline.timer.Stop()
+		l.deadline.armed = false
 	}
 	cancel()
 	for _, s := range l.sensors {
@@ -608,20 +623,20 @@ func (l *Loop) exit(sig <-chan os.Signal, cancel context.CancelFunc, exits <-cha
 func (l *Loop) stopOnExit(sig <-chan os.Signal) {
 	for {
 		switch {
-		case l.st == stStandby:
+		case l.fsm.st == stStandby:
 			return
-		case l.st == stUp:
+		case l.fsm.st == stUp:
 			l.log.Printf("CORE: exiting while up (--stop-on-exit)")
 			l.log.Printf("%s", msgStop)
 			l.stop(reasonExit)
 		}
 		select {
-		case d := <-l.done:
+		case d := <-l.cmd.done:
 			l.onDone(d)
 		case s := <-sig:
 			switch classify(s) {
 			case sigExit:
-				l.log.Printf("CORE: exit signal again, not waiting for the %s command", l.cmdEvent)
+				l.log.Printf("CORE: exit signal again, not waiting for the %s command", l.cmd.event)
 				return
 			case sigReport:
 				l.report()
@@ -630,22 +645,6 @@ func (l *Loop) stopOnExit(sig <-chan os.Signal) {
 			}
 		}
 	}
-}
-
-// replySyncs answers test barriers after the loop has acted on everything.
-func (l *Loop) replySyncs() {
-	if len(l.syncs) == 0 {
-		return
-	}
-	snap := snapshot{
-		st: l.st, cmd: l.cmdEvent, starts: l.starts, stops: l.stops,
-		holding: l.holding, timerAt: l.timerAt, hasTimer: l.hasTimer, stopReq: l.stopReq, finished: l.finished, launched: l.launched,
-		stopIdle: l.stopIdle,
-	}
-	for _, r := range l.syncs {
-		r <- snap
-	}
-	l.syncs = l.syncs[:0]
 }
 
 // label is a sensor kind as the original's messages spell it.
@@ -657,14 +656,6 @@ func label(k sensor.Kind) string {
 		return "NFLOG"
 	}
 	return strings.ToUpper(string(k))
-}
-
-// seconds formats whole seconds (truncated, never negative).
-func seconds(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	return strconv.FormatInt(int64(d/time.Second), 10)
 }
 
 // ceilSeconds rounds d up to whole seconds.

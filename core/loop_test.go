@@ -3,7 +3,6 @@
 package core
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -97,6 +96,50 @@ func TestNFLOGStartEnv(t *testing.T) {
 	h.finish(c, nil)
 	if h.log.count("NFLOG: start command done") != 1 {
 		t.Errorf("log %q", h.log.all())
+	}
+}
+
+// TestCommandEnvComplete pins the whole environment of start and stop for
+// each sensor kind: the README's table, each name once. The capture
+// sensor stamps its packets with the interface it also reports as its
+// origin; that used to put TUNINETD_IFACE in twice.
+func TestCommandEnvComplete(t *testing.T) {
+	packet := []string{"TUNINETD_SRC=10.0.0.1", "TUNINETD_DST=10.0.0.2", "TUNINETD_PROTO=udp",
+		"TUNINETD_SRC_PORT=4000", "TUNINETD_DST_PORT=53"}
+	for _, tc := range []struct {
+		kind   sensor.Kind
+		ifname string // on the packet
+		origin []string
+	}{
+		{sensor.Pcap, "tun0", []string{"TUNINETD_SENSOR=pcap", "TUNINETD_TTL=10", "TUNINETD_IFACE=tun0"}},
+		{sensor.NFLOG, "eth7", []string{"TUNINETD_SENSOR=nflog", "TUNINETD_TTL=10", "TUNINETD_IFACE=eth7", "TUNINETD_NFLOG_GROUP=5"}},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			h := newHarness(t, Config{}, tc.kind)
+			p := testPacket(tc.kind)
+			p.Ifname = tc.ifname
+			h.sinks[0].Seen(h.clk.Now(), p)
+			start := h.nextCall("start")
+			h.finish(start, nil)
+			h.advance(10 * time.Second)
+			stop := h.nextCall("stop")
+			h.finish(stop, nil)
+			for _, c := range []struct {
+				call *fakeCall
+				want []string
+			}{
+				{start, slices.Concat([]string{"TUNINETD_EVENT=start", "TUNINETD_REASON=packet"}, tc.origin, packet)},
+				{stop, slices.Concat([]string{"TUNINETD_EVENT=stop", "TUNINETD_REASON=idle"}, tc.origin, []string{"TUNINETD_IDLE=10"})},
+			} {
+				got := c.call.c.Env.Vars()
+				if dups := duplicateNames(got); dups != nil {
+					t.Errorf("%s: %q set more than once in %q", c.call.c.Event, dups, got)
+				}
+				if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(c.want))) {
+					t.Errorf("%s environment\n got %q\nwant %q", c.call.c.Event, got, c.want)
+				}
+			}
+		})
 	}
 }
 
@@ -631,7 +674,7 @@ func TestSignalStormFakeRunner(t *testing.T) {
 		case c := <-h.run.calls:
 			events = append(events, c.c.Event)
 			c.res <- nil
-		case <-h.l.notify:
+		case <-h.l.probe.acted:
 		case <-deadline:
 			t.Fatalf("loop did not come to rest; state %+v, events %v", s, events)
 		}
@@ -656,79 +699,40 @@ func TestSignalStormFakeRunner(t *testing.T) {
 	}
 }
 
-// TestStopPrecisionRealClock measures, on the real clock, the time from
-// the last reported activity to the stop: it must be at least TTL and
-// less than TTL + 0.25 s (the bound; the loop sleeps on one timer
-// aimed at the deadline, so in practice it is a few milliseconds).
-//
-// The bound is measured where the loop decides to stop, on the loop's own
-// monotonic clock against the activity stamp it holds, not where this
-// goroutine happens to be scheduled after the command reached the fake
-// runner: on a loaded box that hand-off, not the loop, can take longer
-// than 0.25 s.
-func TestStopPrecisionRealClock(t *testing.T) {
+// TestStopPrecision: however activity and time interleave, the stop is
+// decided when the TTL has passed since the last activity, on the loop's
+// own clock: not a nanosecond before, and less than TTL + 0.25 s after
+// (exactly at it: the loop aims its one timer at the deadline, no tick).
+func TestStopPrecision(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	const bound = ttl + 250*time.Millisecond
-	run := &fakeRunner{calls: make(chan *fakeCall, 4)}
-	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: "x", TTL: ttl, Runner: run}, f)
-	ctx, cancel := context.WithCancel(t.Context())
-	res := make(chan error, 1)
-	go func() { res <- l.Run(ctx, nil) }()
-	defer func() { cancel(); <-res }()
-	sink := <-f.sinkc
-	h := &harness{t: t, l: l}
-	next := func(event string) *fakeCall {
-		t.Helper()
-		select {
-		case c := <-run.calls:
-			if c.c.Event != event {
-				t.Fatalf("got %s, want %s", c.c.Event, event)
-			}
-			return c
-		case <-time.After(waitLimit):
-			t.Fatalf("no %s", event)
-		}
-		return nil
-	}
-	// last is the newest activity stamp this test reported.
-	last := time.Now()
-	sink.Seen(last, testPacket(sensor.Pcap))
-	next("start").res <- nil
+	h := newHarness(t, Config{TTL: ttl})
+	h.up(0)
 	for round := range 3 {
-		// Keep it busy for a while, then go quiet. gap is the longest
-		// time the loop may have seen no new activity: from one stamp
-		// (the first: the packet that started) until the next Seen
-		// returned.
-		var gap time.Duration
+		// Busy for a while, then quiet.
 		for range 5 {
-			now := time.Now()
-			sink.Seen(now, nil)
-			if d := time.Since(last); d > gap {
-				gap = d
-			}
-			last = now
-			time.Sleep(ttl / 4)
+			h.activity(0)
+			h.advance(ttl / 4)
 		}
-		c := next("stop")
-		got := time.Since(last)
+		if s := h.advance(ttl - ttl/4 - 1); s.st != stUp {
+			t.Fatalf("round %d: state %v a nanosecond before the TTL, want up", round, s.st)
+		}
+		h.noCall()
+		h.advance(1)
+		c := h.nextCall("stop")
 		s := h.sync() // the stop is held by this test: no other can follow
 		if s.stopIdle < ttl || s.stopIdle >= bound {
 			t.Errorf("round %d: stop decided %v after last activity, want in [%v, %v)", round, s.stopIdle, ttl, bound)
 		}
-		// Seen from here, the stop can only look later than it was;
-		// it must not look early, unless this goroutine was held up
-		// for a TTL while keeping the loop busy (then the loop rightly
-		// stopped in between).
-		if gap < ttl && got < ttl {
-			t.Errorf("round %d: stop arrived %v after the last activity, before the TTL %v", round, got, ttl)
+		if s.stopIdle != ttl {
+			t.Errorf("round %d: stop decided %v after last activity, want exactly the TTL %v", round, s.stopIdle, ttl)
 		}
-		t.Logf("round %d: stop decided %v after last activity, arrived here after %v (TTL %v, longest busy gap %v)", round, s.stopIdle, got, ttl, gap)
-		c.res <- nil
-		// Packets seen while stop runs never start: wait for standby.
-		h.waitFor("standby", func(s snapshot) bool { return s.st == stStandby })
-		last = time.Now()
-		sink.Seen(last, testPacket(sensor.Pcap))
-		next("start").res <- nil
+		h.finish(c, nil)
+		// Packets seen while stop ran never start: standby now, and
+		// the next packet starts again.
+		if s := h.sync(); s.st != stStandby {
+			t.Fatalf("round %d: state %v after stop, want standby", round, s.st)
+		}
+		h.up(0)
 	}
 }

@@ -8,15 +8,18 @@ import (
 
 // Command is one run of the user's executable, as the loop asks for it.
 type Command struct {
-	// Event is "start" or "stop"; it prefixes the command's output lines.
+	// Event names the run ("start" or "stop" for tuninetd); it prefixes
+	// the command's output lines and the runner's messages about it.
 	Event string
-	// Line is the full shell command string, "<Config.Command> <Event>".
+	// Line is the full shell command string (tuninetd's is
+	// "<Config.Command> <Event>").
 	// Nothing taken from a packet is ever part of it: packet data reaches
 	// the command only through Env.
 	Line string
-	// Env holds the TUNINETD_* variables for this run, added on top of
-	// the daemon's environment (later entries win on duplicate keys).
-	Env []string
+	// Env holds the variables describing this run (Trigger.Env builds
+	// them). They are added to the daemon's environment after the
+	// variables it inherited under Env's prefix are removed.
+	Env Env
 	// Timeout bounds the run; when it expires the whole process group is
 	// killed. Zero means no limit.
 	Timeout time.Duration

@@ -8,10 +8,6 @@ import (
 	"time"
 )
 
-// DefaultOutputGrace is how long ShellRunner waits for the end of a
-// command's output after its process exited, when OutputGrace is zero.
-const DefaultOutputGrace = 100 * time.Millisecond
-
 // ShellRunner is the default Runner. Process groups and /bin/sh are Unix
 // notions, so on other systems it only reports that it cannot run; the
 // loop's state machine still builds and is tested with a fake Runner.

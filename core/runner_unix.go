@@ -9,15 +9,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// DefaultOutputGrace is how long ShellRunner waits for the end of a
+// defaultOutputGrace is how long ShellRunner waits for the end of a
 // command's output after its process exited, when OutputGrace is zero.
-const DefaultOutputGrace = 100 * time.Millisecond
+const defaultOutputGrace = 100 * time.Millisecond
 
 // maxLogLine bounds one logged output line; longer lines are split so a
 // script printing binary junk cannot make one huge syslog message.
@@ -36,33 +35,31 @@ const maxLogLine = 1024
 // process group is killed with SIGKILL, so children the script started in
 // the group die too. The shell is always reaped by Wait; descendants that
 // outlive it are re-parented to init, which reaps them.
+//
+// A ShellRunner keeps no state between runs: several Runs may go on at
+// once (the loop makes only one; another daemon may make more) as long as
+// Log is safe for concurrent use.
 type ShellRunner struct {
 	// Log receives output lines and the timeout message. Nil discards.
 	Log Logger
 	// Shell is the shell binary; empty means /bin/sh.
 	Shell string
 	// OutputGrace bounds waiting for the end of the output after the
-	// shell exited; zero means DefaultOutputGrace. Output already
+	// shell exited; zero means 100 ms. Output already
 	// written by then is read in full regardless.
 	OutputGrace time.Duration
 }
 
 // Run implements Runner.
 func (r *ShellRunner) Run(ctx context.Context, c Command) error {
-	shell := r.Shell
-	if shell == "" {
-		shell = "/bin/sh"
-	}
-	grace := r.OutputGrace
-	if grace <= 0 {
-		grace = DefaultOutputGrace
-	}
 	runCtx := ctx
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
+	// The timeout, not the caller, ended the run.
+	expired := func() bool { return errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil }
 
 	// The command writes into a pipe we own and read ourselves, instead
 	// of exec's copying goroutine with WaitDelay: after the shell exits,
@@ -74,32 +71,11 @@ func (r *ShellRunner) Run(ctx context.Context, c Command) error {
 		return fmt.Errorf("%s command: output pipe: %w", c.Event, err)
 	}
 	defer pr.Close()
-	out := &lineLogger{log: r.Log, prefix: c.Event + ": "}
-	cmd := exec.CommandContext(runCtx, shell, "-c", c.Line)
-	cmd.Env = commandEnv(os.Environ(), c.Env)
-	cmd.Stdin = nil // /dev/null
-	// One pipe for both streams, so lines from stdout and stderr never
-	// tear.
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	// Own process group: the timeout kills the script and everything it
-	// started in the group, and a terminal's ^C is not delivered to it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := r.shellCommand(runCtx, c, pw)
 	var timedOut atomic.Bool
 	cmd.Cancel = func() error {
-		pid := cmd.Process.Pid
-		if errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			timedOut.Store(true)
-			r.logf("CORE: %s command timed out after %v, killing its process group %d", c.Event, c.Timeout, pid)
-		} else {
-			r.logf("CORE: %s command cancelled, killing its process group %d", c.Event, pid)
-		}
-		// The group id is the shell's pid (Setpgid). Fall back to the
-		// process itself if the group is already gone.
-		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
-			return cmd.Process.Kill()
-		}
-		return nil
+		timedOut.Store(expired())
+		return r.killGroup(cmd, c, timedOut.Load())
 	}
 
 	err = cmd.Start()
@@ -107,24 +83,16 @@ func (r *ShellRunner) Run(ctx context.Context, c Command) error {
 	// on, so the reader sees EOF once they are all gone.
 	pw.Close()
 	if err != nil {
-		if errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		if expired() {
 			// The timeout ran out before the shell could even be
 			// started (a box so loaded that setting up took that
 			// long): still a timeout, not a failure to run.
 			r.logf("CORE: %s command timed out after %v before it started", c.Event, c.Timeout)
 			return fmt.Errorf("%s command not started within %v: %w", c.Event, c.Timeout, ErrTimeout)
 		}
-		return fmt.Errorf("%s command: starting %s: %w", c.Event, shell, err)
+		return fmt.Errorf("%s command: starting %s: %w", c.Event, r.shell(), err)
 	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		readLines(pr, out)
-	}()
-	// Wait for the process, not for whoever else holds the pipe.
-	err = cmd.Wait()
-	collectOutput(pr, out, read, grace)
-	out.flush()
+	err = r.waitLogging(cmd, pr, &lineLogger{log: r.Log, prefix: c.Event + ": "})
 	if timedOut.Load() {
 		return fmt.Errorf("%s command killed after %v: %w", c.Event, c.Timeout, ErrTimeout)
 	}
@@ -132,6 +100,68 @@ func (r *ShellRunner) Run(ctx context.Context, c Command) error {
 		return fmt.Errorf("%s command: %w", c.Event, err)
 	}
 	return nil
+}
+
+// shell is the shell binary to run.
+func (r *ShellRunner) shell() string {
+	if r.Shell == "" {
+		return "/bin/sh"
+	}
+	return r.Shell
+}
+
+// shellCommand prepares `<shell> -c <Command.Line>` with the command's
+// environment, stdin on /dev/null, stdout and stderr on out, in a process
+// group of its own.
+func (r *ShellRunner) shellCommand(ctx context.Context, c Command, out *os.File) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, r.shell(), "-c", c.Line)
+	cmd.Env = c.Env.Environ(os.Environ())
+	cmd.Stdin = nil // /dev/null
+	// One pipe for both streams, so lines from stdout and stderr never
+	// tear.
+	cmd.Stdout = out
+	cmd.Stderr = out
+	// Own process group: the timeout kills the script and everything it
+	// started in the group, and a terminal's ^C is not delivered to it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// killGroup ends a started command whose context is done: it kills the
+// whole process group with SIGKILL, so children the script started in the
+// group die too.
+func (r *ShellRunner) killGroup(cmd *exec.Cmd, c Command, timedOut bool) error {
+	pid := cmd.Process.Pid
+	if timedOut {
+		r.logf("CORE: %s command timed out after %v, killing its process group %d", c.Event, c.Timeout, pid)
+	} else {
+		r.logf("CORE: %s command cancelled, killing its process group %d", c.Event, pid)
+	}
+	// The group id is the shell's pid (Setpgid). Fall back to the
+	// process itself if the group is already gone.
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		return cmd.Process.Kill()
+	}
+	return nil
+}
+
+// waitLogging waits for the started command's process, not for whoever
+// else holds its output pipe, while logging the output read from pr; then
+// it logs what the command wrote before it exited. It returns Wait's error.
+func (r *ShellRunner) waitLogging(cmd *exec.Cmd, pr *os.File, out *lineLogger) error {
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		readLines(pr, out)
+	}()
+	err := cmd.Wait()
+	grace := r.OutputGrace
+	if grace <= 0 {
+		grace = defaultOutputGrace
+	}
+	collectOutput(pr, out, read, grace)
+	out.flush()
+	return err
 }
 
 func (r *ShellRunner) logf(format string, v ...any) {
@@ -210,28 +240,6 @@ func collectOutput(r *os.File, out *lineLogger, read <-chan struct{}, grace time
 		_, _ = out.Write(buf[:n])
 		total += n
 	}
-}
-
-// commandEnv returns base without inherited TUNINETD_* variables (a stale
-// value from the daemon's own environment must not look like event data),
-// followed by extra.
-func commandEnv(base, extra []string) []string {
-	env := make([]string, 0, len(base)+len(extra))
-	for _, kv := range base {
-		if strings.HasPrefix(kv, "TUNINETD_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	for _, kv := range extra {
-		// execve cannot pass a NUL; drop such a variable rather than
-		// failing the whole command.
-		if strings.IndexByte(kv, 0) >= 0 {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // lineLogger is an io.Writer that logs complete lines with a prefix.

@@ -92,10 +92,10 @@ printf 'no newline at end'
 `)
 	log := &testLog{}
 	r := &ShellRunner{Log: log}
-	err := r.Run(t.Context(), Command{
-		Event: "start", Line: p + " start",
-		Env: []string{"TUNINETD_EVENT=start", "TUNINETD_SRC=10.0.0.1"},
-	})
+	env := NewEnv("TUNINETD_")
+	env.Set("EVENT", "start")
+	env.Set("SRC", "10.0.0.1")
+	err := r.Run(t.Context(), Command{Event: "start", Line: p + " start", Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +179,11 @@ echo ready > `+readyFile+`
 sleep 100
 `)
 	log := &testLog{}
-	start := time.Now()
 	err := (&ShellRunner{Log: log}).Run(t.Context(), Command{Event: "start", Line: p + " start", Timeout: timeout})
+	// ErrTimeout means the kill, not the script's 100 s sleep, ended
+	// the run.
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err %v, want ErrTimeout", err)
-	}
-	if el := time.Since(start); el > timeout+waitLimit {
-		t.Fatalf("took %v", el)
 	}
 	msg := "CORE: start command timed out after " + timeout.String()
 	if n := log.countPrefix(msg); n != 1 {
@@ -243,22 +241,18 @@ exit 0
 		}
 	})
 	log := &testLog{}
-	start := time.Now()
 	err := (&ShellRunner{Log: log}).Run(t.Context(), Command{Event: "start", Line: p + " start", Timeout: time.Minute})
-	el := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
-	}
-	// Functional bound: returned long before the 100 s daemon exits.
-	if el > waitLimit {
-		t.Fatalf("Run waited %v for the daemon's pipe", el)
 	}
 	if log.count("start: daemon started") != 1 {
 		t.Errorf("log %q", log.all())
 	}
-	// The daemon was not killed: only a timeout kills the group.
+	// The daemon still runs, so Run returned without waiting for the
+	// pipe it holds (err is nil: no timeout cut it short), and it was
+	// not killed: only a timeout kills the group.
 	if gone(readPid(t, pidFile)) {
-		t.Error("daemon was killed")
+		t.Error("daemon was killed, or Run waited for it to exit")
 	}
 }
 
@@ -347,7 +341,7 @@ exit 4
 	clk := NewFakeClock()
 	log := &testLog{}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: time.Minute, Clock: clk, Log: log}, f)
+	l := newTestLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: time.Minute, Clock: clk, Log: log}, f)
 	h := &harness{t: t, clk: clk, log: log, l: l, sensors: []*fakeSensor{f}}
 	ctx, cancel := context.WithCancel(t.Context())
 	res := make(chan error, 1)
@@ -403,7 +397,7 @@ sleep 0.01
 `)
 	log := &testLog{}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: p, TTL: 20 * time.Millisecond, CmdTimeout: time.Minute, Log: log}, f)
+	l := newTestLoop(Config{Command: p, TTL: 20 * time.Millisecond, CmdTimeout: time.Minute, Log: log}, f)
 	sig := make(chan os.Signal)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -550,7 +544,7 @@ exit 0
 	clk := NewFakeClock()
 	log := &testLog{}
 	f := newFakeSensor(sensor.Pcap)
-	l := NewLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: timeout, Clock: clk, Log: log}, f)
+	l := newTestLoop(Config{Command: p, TTL: 5 * time.Second, CmdTimeout: timeout, Clock: clk, Log: log}, f)
 	h := &harness{t: t, clk: clk, log: log, l: l, sensors: []*fakeSensor{f}}
 	sig := make(chan os.Signal)
 	ctx, cancel := context.WithCancel(t.Context())

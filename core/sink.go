@@ -111,8 +111,9 @@ func (s *sink) disarm() {
 	s.pending.Store(nil)
 }
 
-// valid returns the stored trigger of the current armed period, or nil.
-func (s *sink) valid() *trigger {
+// armedTrigger returns the stored trigger if it belongs to the current
+// armed period, or nil.
+func (s *sink) armedTrigger() *trigger {
 	tr := s.pending.Load()
 	if tr == nil {
 		return nil

@@ -25,7 +25,7 @@ func TestSinkArming(t *testing.T) {
 	for range 1000 { // disarmed, as in up state: activity only
 		s.Seen(clk.Now(), rawPacket())
 	}
-	if len(wake) != 0 || s.valid() != nil {
+	if len(wake) != 0 || s.armedTrigger() != nil {
 		t.Fatal("disarmed sink woke the loop or stored a trigger")
 	}
 	if got := s.last.Load(); got != 0 {
@@ -36,11 +36,11 @@ func TestSinkArming(t *testing.T) {
 	clk.Advance(time.Second)
 	s.armAt(int64(clk.Elapsed()))
 	s.Seen(old, rawPacket()) // seen before the period began
-	if s.valid() != nil || len(wake) != 0 {
+	if s.armedTrigger() != nil || len(wake) != 0 {
 		t.Fatal("an old packet triggered")
 	}
 	s.Seen(clk.Now(), nil) // no packet: never a trigger
-	if s.valid() != nil {
+	if s.armedTrigger() != nil {
 		t.Fatal("packet-less activity triggered")
 	}
 	first := rawPacket()
@@ -48,7 +48,7 @@ func TestSinkArming(t *testing.T) {
 	for range 100 {
 		s.Seen(clk.Now(), rawPacket())
 	}
-	if tr := s.valid(); tr == nil || tr.p != first {
+	if tr := s.armedTrigger(); tr == nil || tr.p != first {
 		t.Fatal("first packet of the period not kept")
 	}
 	if len(wake) != 1 {
@@ -59,14 +59,14 @@ func TestSinkArming(t *testing.T) {
 	// A new period invalidates the old trigger.
 	s.disarm()
 	s.armAt(int64(clk.Elapsed()))
-	if s.valid() != nil {
+	if s.armedTrigger() != nil {
 		t.Fatal("trigger survived re-arming")
 	}
 }
 
 // TestSinkNeverBlocks: Seen returns even when nobody runs the loop.
 func TestSinkNeverBlocks(t *testing.T) {
-	l := NewLoop(Config{Clock: NewFakeClock()}, newFakeSensor(sensor.Pcap), newFakeSensor(sensor.NFLOG))
+	l := newTestLoop(Config{Clock: NewFakeClock()}, newFakeSensor(sensor.Pcap), newFakeSensor(sensor.NFLOG))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -3,10 +3,10 @@
 # appears and `hook.sh stop` after -t seconds of silence. Whatever it prints
 # ends up in tuninetd's log (stderr, or syslog with -d), line by line.
 #
-# Replace the echo lines with what your service needs, e.g. for WireGuard:
-#   start) wg-quick up wg0 ;;
-#   stop)  wg-quick down wg0 ;;
-# (with -m, tuninetd lets go of the tun device right before start).
+# Replace the echo lines with what your service needs. Ready-made, tested
+# commands for WireGuard (wireguard.sh), ssh -w (ssh-tunnel.sh), a
+# transparent proxy (tproxy.sh) and a server woken on demand (wake.sh) are
+# next to this file; the README says which sensor each needs, and why.
 
 case "$1" in
 start)

@@ -93,12 +93,36 @@ type Summary struct {
 	// one the kernel stripped into metadata, else the first in-frame tag.
 	HasVLAN bool
 	VLANID  uint16
+
+	// payload is the TCP or UDP payload and payloadCut tells that the
+	// IP or UDP length promised more; see Payload.
+	payload    []byte
+	payloadCut bool
+}
+
+// Payload returns the TCP or UDP payload: the bytes after the transport
+// header up to the end the IP and UDP lengths give, as far as they were
+// captured, and whether that is all of it (false when the capture or copy
+// length cut the packet short of those lengths). The bytes alias the
+// decoded packet's Data. They are nil (and whole false) for other
+// protocols, for fragments after the first, and when the transport header
+// was cut off or contradicts itself; empty, not nil, for a complete header
+// with no payload.
+func (s Summary) Payload() (b []byte, whole bool) {
+	return s.payload, s.payload != nil && !s.payloadCut
 }
 
 // Decode parses the link, network and transport headers of p as far as the
 // captured bytes allow. It never panics, whatever the bytes; a nil packet
 // gives the zero Summary.
-func Decode(p *Packet) Summary {
+func Decode(p *Packet) Summary { return decode(p, true) }
+
+// DecodeTransport is Decode without copying the link-layer addresses
+// (SrcMAC and DstMAC stay nil), which makes it allocation-free: for work
+// done on every captured packet, such as reading a payload.
+func DecodeTransport(p *Packet) Summary { return decode(p, false) }
+
+func decode(p *Packet, linkAddrs bool) Summary {
 	var s Summary
 	if p == nil {
 		return s
@@ -118,8 +142,10 @@ func Decode(p *Packet) Summary {
 			return s
 		}
 		s.Link = LinkEthernet
-		s.DstMAC = cloneBytes(d[0:6])
-		s.SrcMAC = cloneBytes(d[6:12])
+		if linkAddrs {
+			s.DstMAC = cloneBytes(d[0:6])
+			s.SrcMAC = cloneBytes(d[6:12])
+		}
 		s.decodeEtherPayload(d, 12)
 	case bpfc.LinuxSLL:
 		if len(d) < sllHeaderLen {
@@ -132,7 +158,9 @@ func Decode(p *Packet) Summary {
 			// addresses are truncated by the kernel.
 			alen = 8
 		}
-		s.SrcMAC = cloneBytes(d[6 : 6+alen])
+		if linkAddrs {
+			s.SrcMAC = cloneBytes(d[6 : 6+alen])
+		}
 		s.decodeEtherPayload(d, 14)
 	}
 	return s
@@ -203,6 +231,7 @@ func (s *Summary) decodeIPv4(d []byte) {
 	if end < hlen {
 		return
 	}
+	s.payloadCut = total > len(d)
 	s.decodePorts(d[hlen:end])
 }
 
@@ -221,6 +250,7 @@ func (s *Summary) decodeIPv6(d []byte) {
 	if end == ipv6HeaderLen && d[6] == protoHopByHop {
 		end = len(d)
 	}
+	s.payloadCut = end > len(d)
 	end = min(end, len(d))
 
 	nh, off := d[6], ipv6HeaderLen
@@ -278,9 +308,29 @@ func (s *Summary) decodePorts(t []byte) {
 	s.SrcPort = binary.BigEndian.Uint16(t[0:2])
 	s.DstPort = binary.BigEndian.Uint16(t[2:4])
 	s.HasPorts = true
-	if s.Proto == protoTCP && len(t) >= 14 {
-		s.TCPFlags = t[13]
-		s.HasTCPFlags = true
+	switch s.Proto {
+	case protoUDP:
+		if len(t) < 8 {
+			return
+		}
+		end := len(t)
+		if ulen := int(binary.BigEndian.Uint16(t[4:6])); ulen >= 8 && ulen < end {
+			end = ulen
+		} else if ulen > end {
+			s.payloadCut = true
+		}
+		s.payload = t[8:end]
+	case protoTCP:
+		if len(t) >= 14 {
+			s.TCPFlags = t[13]
+			s.HasTCPFlags = true
+		}
+		if len(t) < 20 {
+			return
+		}
+		if off := int(t[12]>>4) * 4; off >= 20 && off <= len(t) {
+			s.payload = t[off:]
+		}
 	}
 }
 
@@ -299,7 +349,7 @@ func (s Summary) Lines() []string {
 	var lines []string
 	if s.IPVersion != 0 {
 		lines = append(lines, fmt.Sprintf("|- IPv%d %s > %s, NXT_HDR: 0x%02X (%s)",
-			s.IPVersion, formatAddr(s.Src), formatAddr(s.Dst), s.NextHeader, ProtoName(s.NextHeader)))
+			s.IPVersion, FormatAddr(s.Src), FormatAddr(s.Dst), s.NextHeader, ProtoName(s.NextHeader)))
 	} else {
 		lines = append(lines, "|- Not IPv4/6 protocol, L3 info not available")
 	}
@@ -322,28 +372,6 @@ func (s Summary) Lines() []string {
 	return lines
 }
 
-// Env returns the TUNINETD_* variables describing the packet, each only
-// when its header field was parsed: TUNINETD_SRC, TUNINETD_DST,
-// TUNINETD_PROTO (the lower-case protocol name, or the decimal number when
-// it has none), TUNINETD_SRC_PORT and TUNINETD_DST_PORT.
-func (s Summary) Env() []string {
-	var env []string
-	if s.IPVersion != 0 {
-		env = append(env,
-			"TUNINETD_SRC="+formatAddr(s.Src),
-			"TUNINETD_DST="+formatAddr(s.Dst))
-	}
-	if s.HasProto {
-		env = append(env, "TUNINETD_PROTO="+protoEnvName(s.Proto))
-	}
-	if s.HasPorts {
-		env = append(env,
-			"TUNINETD_SRC_PORT="+strconv.Itoa(int(s.SrcPort)),
-			"TUNINETD_DST_PORT="+strconv.Itoa(int(s.DstPort)))
-	}
-	return env
-}
-
 // formatMAC prints lower-case, zero-padded, colon-separated hex, as the
 // original's %02x format does (net.HardwareAddr.String does the same, but
 // spelling it out keeps the format independent of that method).
@@ -358,11 +386,11 @@ func formatMAC(a net.HardwareAddr) string {
 	return b.String()
 }
 
-// formatAddr prints an address as glibc's inet_ntop does, which the
-// original used. Go's netip agrees except for IPv4-compatible IPv6
+// FormatAddr prints an address as glibc's inet_ntop does, which the
+// original used for its log lines; the command's environment uses it too. Go's netip agrees except for IPv4-compatible IPv6
 // addresses (::a.b.c.d, first 96 bits zero, not :: or ::1 style), which
 // glibc prints with a dotted quad.
-func formatAddr(a netip.Addr) string {
+func FormatAddr(a netip.Addr) string {
 	if a.Is6() && !a.Is4In6() {
 		b := a.As16()
 		zero := true
@@ -459,9 +487,10 @@ func ProtoName(p uint8) string {
 	return "unresolved"
 }
 
-// protoEnvName is TUNINETD_PROTO's value: the same table in lower case,
-// or the decimal number, so scripts never see "unresolved".
-func protoEnvName(p uint8) string {
+// ProtoKeyword is the protocol as a command's environment spells it
+// (TUNINETD_PROTO): the original's name table in lower case, or the
+// decimal number, so scripts never see "unresolved".
+func ProtoKeyword(p uint8) string {
 	if n, ok := protoNameOK(p); ok {
 		return strings.ToLower(n)
 	}

@@ -165,7 +165,7 @@ func checkDecode(t *testing.T, p *Packet, wantLines, wantEnv []string) {
 	if got := s.Lines(); !reflect.DeepEqual(got, wantLines) {
 		t.Errorf("Lines:\n got %q\nwant %q", got, wantLines)
 	}
-	if got := s.Env(); !reflect.DeepEqual(got, wantEnv) {
+	if got := PacketEnv(s); !reflect.DeepEqual(got, wantEnv) {
 		t.Errorf("Env:\n got %q\nwant %q", got, wantEnv)
 	}
 }
@@ -419,8 +419,8 @@ func TestFormatAddr(t *testing.T) {
 		"fe80::ff:fe00:1": "fe80::ff:fe00:1",
 		"1:0:0:2::3":      "1:0:0:2::3",
 	} {
-		if got := formatAddr(netip.MustParseAddr(in)); got != want {
-			t.Errorf("formatAddr(%s) = %q, want %q", in, got, want)
+		if got := FormatAddr(netip.MustParseAddr(in)); got != want {
+			t.Errorf("FormatAddr(%s) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -460,7 +460,7 @@ func FuzzDecode(f *testing.F) {
 		if len(lines) == 0 || len(lines) > 2 {
 			t.Fatalf("%d lines", len(lines))
 		}
-		for _, l := range append(lines, s.Env()...) {
+		for _, l := range append(lines, PacketEnv(s)...) {
 			if strings.ContainsAny(l, "\n\r\x00") {
 				t.Fatalf("control character in %q", l)
 			}

@@ -74,6 +74,18 @@ type Sink interface {
 	Seen(at time.Time, p *Packet)
 }
 
+// Origin is what a sensor watches, in typed fields: the command's
+// environment (TUNINETD_IFACE, TUNINETD_NFLOG_GROUP) is formatted from it
+// in one place, core's Trigger.
+type Origin struct {
+	// Iface is the interface the sensor captures on; "" when it has none.
+	Iface string
+	// NFLOGGroup is the netfilter log group the sensor is bound to;
+	// valid when HasNFLOGGroup (group 0 is a group).
+	NFLOGGroup    uint16
+	HasNFLOGGroup bool
+}
+
 // Sensor is a source of activity the loop drives.
 type Sensor interface {
 	// Kind reports which sensor this is.
@@ -84,9 +96,9 @@ type Sensor interface {
 	// SetMode switches between standby and up configuration. It is safe to
 	// call from any goroutine and returns without waiting on capture.
 	SetMode(m Mode)
-	// Env returns static TUNINETD_* variables describing the sensor
-	// (TUNINETD_IFACE=..., TUNINETD_NFLOG_GROUP=...).
-	Env() []string
+	// Origin describes what the sensor watches; the command's
+	// environment is built from it.
+	Origin() Origin
 	// Stats returns lines for the SIGUSR1 report (packets seen, drops, ...).
 	Stats() []string
 	// Close releases the sensor's sockets. Safe after or instead of Run.

@@ -568,13 +568,11 @@ func TestHolderCyclesLeakNothing(t *testing.T) {
 	}
 	// Goroutines wind down asynchronously (netns.Do's helpers); allow a
 	// moment, not a margin.
-	for i := 0; i < 100 && runtime.NumGoroutine() > gs; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	sensortest.Eventually(func() bool { return runtime.NumGoroutine() <= gs })
 	if got := runtime.NumGoroutine(); got > gs {
 		t.Errorf("goroutines %d after 100 cycles, %d before", got, gs)
 	}
-	if pk.wait(5*time.Second, func(b []byte) bool { return len(b) >= 20 && b[9] == 17 }) == nil {
+	if pk.wait(sensortest.Patience, func(b []byte) bool { return len(b) >= 20 && b[9] == 17 }) == nil {
 		t.Error("no UDP packet read during the cycles")
 	}
 }

@@ -5,18 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// ifreq is struct ifreq as TUNSETIFF and TUNGETIFF use it: a name and the
-// flags.
-type ifreq struct {
-	name  [unix.IFNAMSIZ]byte
-	flags uint16
-	_     [22]byte
-}
 
 // Open attaches to the tun or tap device name (IFF_NO_PI), creating it if
 // it does not exist. With persist the device outlives the file descriptor.
@@ -94,19 +85,31 @@ func setIFF(fd int, name string, mode Mode) (persistent bool, err error) {
 	default:
 		return false, fmt.Errorf("tuntap: unknown mode %d", mode)
 	}
-	var req ifreq
-	copy(req.name[:], name)
-	req.flags = flags
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); errno != 0 {
-		return false, attachError(name, mode, errno)
+	req, err := unix.NewIfreq(name)
+	if err != nil {
+		return false, fmt.Errorf("tuntap: invalid interface name %q", name)
+	}
+	req.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, req); err != nil {
+		return false, attachError(name, mode, errnoOf(err))
 	}
 	// Ask the kernel for the flags instead of checking for the device
-	// beforehand: the check and the attach would race.
-	req = ifreq{}
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNGETIFF, uintptr(unsafe.Pointer(&req))); errno != 0 {
-		return false, fmt.Errorf("tuntap: TUNGETIFF %s: %w", name, errno)
+	// beforehand: the check and the attach would race. TUNGETIFF fills in
+	// the name and the flags.
+	req.SetUint16(0)
+	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, req); err != nil {
+		return false, fmt.Errorf("tuntap: TUNGETIFF %s: %w", name, err)
 	}
-	return req.flags&unix.IFF_PERSIST != 0, nil
+	return req.Uint16()&unix.IFF_PERSIST != 0, nil
+}
+
+// errnoOf returns the errno an ioctl failed with (EIO if it is not one).
+func errnoOf(err error) unix.Errno {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return unix.EIO
 }
 
 // newDevice wraps an attached descriptor. The fd is non-blocking so

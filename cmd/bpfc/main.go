@@ -89,6 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prog, err := bpfc.Compile(expr, opt)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if be, ok := err.(*bpfc.Error); ok && be.Caret(expr) != "" {
+			fmt.Fprintln(stderr, be.Caret(expr))
+		}
 		return 1
 	}
 	if err := bpfc.Fprint(stdout, prog, format); err != nil {

@@ -21,6 +21,8 @@ func TestRun(t *testing.T) {
 		{[]string{"-d", "inbound"}, 0, "(000) ldh      [type]\n", ""},
 		{[]string{"-y", "RAW", "-d", "ether", "host", "02:00:00:00:00:01"}, 1, "", "bpfc: 1:12: ethernet addresses are not supported on link type RAW"},
 		{[]string{"-d", "tcp", "port"}, 1, "", `bpfc: 1:9: expected a port number or name after "port"`},
+		{[]string{"-d", "tcp", "and", "udp"}, 1, "", "bpfc: 1:5: expression rejects all packets: no packet matches both sides of \"and\"\ntcp and udp\n    ^~~\n"},
+		{[]string{"-d", "portrange", "10-"}, 1, "", "bpfc: 1:11: expected a port range (N-M) after \"portrange\", found \"10-\"\nportrange 10-\n          ^~~\n"},
 		{[]string{"ip"}, 1, "", "one of -d, -dd or -ddd is required"},
 		{[]string{"-y", "FOO", "-d", "ip"}, 1, "", "unknown link type"},
 		{[]string{"-x", "-d", "ip"}, 1, "", "unknown option -x"},

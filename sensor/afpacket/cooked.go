@@ -4,23 +4,16 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// Classic BPF opcode fields and the kernel's ancillary-data offsets
-// (linux/filter.h) used by the cooked rewrite.
-const (
-	bpfClassMask = 0x07
-	bpfLD        = 0x00
-	bpfLDX       = 0x01
-	bpfModeMask  = 0xe0
-	bpfABS       = 0x20
-	bpfIND       = 0x40
-	bpfMSH       = 0xa0
-
-	skfADOff      = 0xfffff000 // SKF_AD_OFF (-0x1000) as the uint32 in k
-	skfADProtocol = skfADOff + 0
-	skfADPkttype  = skfADOff + 4
-)
+// ancillaryK is the k of an absolute load of Linux extension e
+// (SKF_AD_OFF + e), taken from x/net/bpf's assembler so the kernel's offset
+// is written down in one place.
+func ancillaryK(e bpf.Extension) uint32 {
+	ins, _ := bpf.LoadExtension{Num: e}.Assemble()
+	return ins.K
+}
 
 // fixCooked rewrites a program compiled for LINUX_SLL so the kernel can run
 // it on a SOCK_DGRAM socket, where offset 0 is the network header (the
@@ -36,20 +29,24 @@ func fixCooked(prog []bpf.RawInstruction) ([]bpf.RawInstruction, error) {
 	copy(out, prog)
 	for i := range out {
 		ins := &out[i]
-		class, mode := ins.Op&bpfClassMask, ins.Op&bpfModeMask
-		if !(class == bpfLD && (mode == bpfABS || mode == bpfIND)) && !(class == bpfLDX && mode == bpfMSH) {
-			continue
-		}
-		if ins.K >= skfADOff {
-			continue // already an ancillary load
+		abs := false
+		switch ins.Op {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
+			abs = true
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_IND, unix.BPF_LD | unix.BPF_H | unix.BPF_IND, unix.BPF_LD | unix.BPF_B | unix.BPF_IND,
+			unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH:
+		default:
+			continue // not a packet load
 		}
 		switch {
+		case ins.K >= ancillaryK(bpf.ExtProto):
+			// an ancillary load or kernel-relative offset already
 		case ins.K >= cookedHdrLen:
 			ins.K -= cookedHdrLen
-		case mode == bpfABS && class == bpfLD && ins.K == 0:
-			ins.K = skfADPkttype
-		case mode == bpfABS && class == bpfLD && ins.K == 14:
-			ins.K = skfADProtocol
+		case abs && ins.K == 0:
+			ins.K = ancillaryK(bpf.ExtType)
+		case abs && ins.K == 14:
+			ins.K = ancillaryK(bpf.ExtProto)
 		default:
 			return nil, fmt.Errorf("instruction %d reads byte %d of the cooked (LINUX_SLL) header, which a live capture socket cannot filter on", i, ins.K)
 		}

@@ -82,21 +82,21 @@ func TestCookedPPPType(t *testing.T) {
 		}
 	}
 	ns.SendUDP("10.202.0.2:4001", 1)
-	rep := sink.Next(t, 2*time.Second, "outbound UDP")
+	rep := sink.Next(t, sensortest.Patience, "outbound UDP")
 	check(rep.Packet, 4001)
 	sink.ExpectNone(t, 100*time.Millisecond, "only inbound traffic left")
 
 	// The ring path synthesizes the same header.
 	setMode(t, s, sensor.Up)
 	ns.SendUDP("10.202.0.2:4003", 1)
-	rep = sink.Next(t, 2*time.Second, "up-state outbound UDP")
+	rep = sink.Next(t, sensortest.Patience, "up-state outbound UDP")
 	// The packet sits in a block the kernel retires only after
 	// RetireTimeout; until then the report carries no packet.
 	if rep.Packet == nil {
-		deadline := time.Now().Add(RetireTimeout + time.Second)
+		deadline := time.Now().Add(sensortest.Patience)
 		for time.Now().Before(deadline) && rep.Packet == nil {
 			ns.SendUDP("10.202.0.2:4003", 1)
-			rep = sink.Next(t, 2*time.Second, "up-state outbound UDP")
+			rep = sink.Next(t, sensortest.Patience, "up-state outbound UDP")
 		}
 	}
 	if rep.Packet == nil {

@@ -7,9 +7,10 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/sensor/linkwatch"
 )
 
 // watchLinks follows link notifications for the interface and asks the
@@ -19,20 +20,17 @@ import (
 // The subscription ends on any receive error; it is renewed with a listing
 // of existing links, since events may have been lost meanwhile.
 func (s *Sensor) watchLinks(ctx context.Context) {
-	var nsh *netns.NsHandle
+	nsfd := 0
 	if s.foreignNetns() {
 		// Entering it needs CAP_SYS_ADMIN; only tests get here.
-		nsh = &s.nsh
+		nsfd = int(s.nsh)
 	}
 	failing := false
 	for {
-		ch := make(chan netlink.LinkUpdate, 16)
+		ch := make(chan linkwatch.Update, 16)
 		done := make(chan struct{})
-		err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
-			Namespace:     nsh,
-			ListExisting:  true,
-			ErrorCallback: func(error) {}, // the closed channel says it
-		})
+		// The closed channel says that the subscription failed.
+		err := linkwatch.Subscribe(linkwatch.Config{NetNS: nsfd, ListExisting: true}, ch, done)
 		if err != nil {
 			close(done)
 			if !failing {
@@ -71,7 +69,7 @@ func (s *Sensor) watchLinks(ctx context.Context) {
 }
 
 // follow handles one subscription's events; false means ctx ended.
-func (s *Sensor) follow(ctx context.Context, ch <-chan netlink.LinkUpdate) bool {
+func (s *Sensor) follow(ctx context.Context, ch <-chan linkwatch.Update) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,7 +78,7 @@ func (s *Sensor) follow(ctx context.Context, ch <-chan netlink.LinkUpdate) bool 
 			if !ok {
 				return true
 			}
-			if u.Link != nil && u.Link.Attrs().Name == s.ifname || int64(u.Index) == s.curIndex.Load() {
+			if u.Name == s.ifname || int64(u.Index) == s.curIndex.Load() {
 				s.markLinkDirty()
 			}
 		}

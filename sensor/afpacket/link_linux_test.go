@@ -17,7 +17,7 @@ import (
 // (a route or neighbour may take a moment after the device appears).
 func sendUntilSeen(t *testing.T, ns *sensortest.Namespace, sink *sensortest.Recorder, dst string, port int, off int) *sensor.Packet {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(sensortest.Patience)
 	for time.Now().Before(deadline) {
 		ns.SendUDP(dst, 1)
 		select {
@@ -57,9 +57,9 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 		sink.Flush()
 		sendUntilSeen(t, ns, sink, "10.200.0.2:4002", 4002, 0)
 	}
-	time.Sleep(100 * time.Millisecond)
 	// Cleanups of the closed devices stay registered until the test ends,
 	// so count only what the sensor could leak.
+	sensortest.Eventually(func() bool { return countFDs(t) <= fds+1 && runtime.NumGoroutine() <= gs+1 })
 	if f := countFDs(t); f > fds+1 {
 		t.Errorf("fds grew from %d to %d over %d delete/re-create cycles", fds, f, cycles)
 	}
@@ -78,7 +78,7 @@ func TestInterfaceGoneInUpState(t *testing.T) {
 	s, sink := openIn(t, ns, Config{Interface: "tun0", Logf: logs.Logf})
 	setMode(t, s, sensor.Up)
 	ns.SendUDP("10.200.0.2:4000", 1)
-	sink.Next(t, 2*time.Second, "up-state activity")
+	sink.Next(t, sensortest.Patience, "up-state activity")
 	mark := logs.Len()
 	dev.Close()
 	mark = logs.Wait(t, mark, "disappeared")
@@ -91,7 +91,7 @@ func TestInterfaceGoneInUpState(t *testing.T) {
 	ns.AddTun("tun0", "10.200.0.1/24")
 	logs.Wait(t, mark, "is back")
 	ns.SendUDP("10.200.0.2:4000", 1)
-	sink.Next(t, 2*time.Second, "up-state activity after return")
+	sink.Next(t, sensortest.Patience, "up-state activity after return")
 	setMode(t, s, sensor.Standby)
 	sink.Flush()
 	sendUntilSeen(t, ns, sink, "10.200.0.2:4005", 4005, 0)
@@ -177,14 +177,14 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	logs.Wait(t, mark, "is back (index")
 	// The device appears as a tun (RAW) and becomes PPP a moment later
 	// (TUNSETLINK); the sensor may see either first.
-	for deadline := time.Now().Add(5 * time.Second); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("LinkType after tap -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
 		}
 	}
 	sink.Flush()
 	ns.SendUDP("10.200.0.2:4002", 1)
-	sink.Next(t, 2*time.Second, "up-state activity on the cooked interface")
+	sink.Next(t, sensortest.Patience, "up-state activity on the cooked interface")
 	setMode(t, s, sensor.Standby)
 	sink.Flush()
 	p = sendUntilSeen(t, ns, sink, "10.200.0.2:4003", 4003, 16)

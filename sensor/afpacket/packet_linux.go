@@ -127,7 +127,7 @@ func parseAuxdata(oob []byte) (unix.TpacketAuxdata, bool) {
 // the last tick; packets in blocks the kernel retired later were already
 // counted, so the ring alone never re-reports old traffic.
 func (s *Sensor) tick(sink sensor.Sink) {
-	packets, drops, err := s.rs.stats(true)
+	packets, drops, err := s.rs.ringStats()
 	if err != nil {
 		s.logf("pcap: reading statistics on %s: %v", s.ifname, err)
 	}

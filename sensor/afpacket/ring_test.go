@@ -161,20 +161,23 @@ func TestUserBlocksAndRelease(t *testing.T) {
 
 func TestFixCooked(t *testing.T) {
 	// "outbound and ip and udp" style loads for LINUX_SLL.
-	prog := []bpf.RawInstruction{
-		{Op: 0x28, K: 0},      // ldh [0]  pkttype
-		{Op: 0x28, K: 14},     // ldh [14] protocol
-		{Op: 0x30, K: 16 + 9}, // ldb [25] ip proto
-		{Op: 0xb1, K: 16},     // ldxb 4*([16]&0xf)
-		{Op: 0x48, K: 16 + 2}, // ldh [x+18]
-		{Op: 0x20, K: 0xfffff000 + 44},
-		{Op: 0x06, K: 8192},
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 0, Size: 2},      // pkttype
+		bpf.LoadAbsolute{Off: 14, Size: 2},     // protocol
+		bpf.LoadAbsolute{Off: 16 + 9, Size: 1}, // ip proto
+		bpf.LoadMemShift{Off: 16},
+		bpf.LoadIndirect{Off: 16 + 2, Size: 2},
+		bpf.LoadExtension{Num: bpf.ExtVLANTag},
+		bpf.RetConstant{Val: 8192},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	got, err := fixCooked(prog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []uint32{skfADPkttype, skfADProtocol, 9, 0, 2, 0xfffff000 + 44, 8192}
+	want := []uint32{0xfffff000 + 4, 0xfffff000 + 0, 9, 0, 2, 0xfffff000 + 44, 8192}
 	for i, ins := range got {
 		if ins.K != want[i] {
 			t.Errorf("insn %d: k = %#x, want %#x", i, ins.K, want[i])

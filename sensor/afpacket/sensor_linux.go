@@ -208,7 +208,7 @@ func (s *Sensor) program(lt bpfc.LinkType, cooked, ack bool, snaplen uint32) ([]
 	f := s.filter
 	if f == nil && !ack {
 		// Accept everything: "ret #snaplen".
-		return []bpf.RawInstruction{{Op: 0x06, K: snaplen}}, nil
+		return []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: snaplen}}, nil
 	}
 	if f == nil {
 		var err error
@@ -240,8 +240,8 @@ func (s *Sensor) LinkType() bpfc.LinkType { return s.lt() }
 // Kind reports sensor.Pcap.
 func (s *Sensor) Kind() sensor.Kind { return sensor.Pcap }
 
-// Env returns TUNINETD_IFACE for the command environment.
-func (s *Sensor) Env() []string { return []string{"TUNINETD_IFACE=" + s.ifname} }
+// Origin reports the interface the sensor captures on.
+func (s *Sensor) Origin() sensor.Origin { return sensor.Origin{Iface: s.ifname} }
 
 // Stats returns the SIGUSR1 report line.
 func (s *Sensor) Stats() []string {
@@ -318,110 +318,130 @@ func (s *Sensor) Close() error {
 
 // Run captures until ctx is done or the sensor is closed.
 func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
-	s.mu.Lock()
-	if s.closed || s.started {
-		twice := s.started
-		s.mu.Unlock()
-		if twice {
-			return errors.New("afpacket: Run called twice")
-		}
-		return nil
+	if run, err := s.claimRun(); !run {
+		return err
 	}
-	s.started = true
-	s.mu.Unlock()
 	defer close(s.runDone)
 	stop := context.AfterFunc(ctx, s.poke)
 	defer stop()
+	defer s.followLinks(ctx)()
+	defer s.setTicking(false)
 
-	// Link events arrive on their own goroutine, which ends with Run.
-	wctx, wcancel := context.WithCancel(ctx)
+	buf := make([]byte, cookedHdrLen+StandbySnaplen)
+	oob := make([]byte, unix.CmsgSpace(auxdataLen))
+	for !s.stopped(ctx) {
+		s.serveRequests(sink)
+		var err error
+		if s.ring == nil {
+			// Standby (or up without a ring, if it could not be set up).
+			s.setTicking(false)
+			err = s.readPlain(sink, buf, oob)
+		} else {
+			err = s.waitUpAndTick(sink)
+		}
+		if err != nil {
+			if s.stopped(ctx) {
+				return nil
+			}
+			return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
+		}
+	}
+	return nil
+}
+
+// claimRun marks the sensor as running. It reports false, with an error
+// for a second Run, when Run must return at once.
+func (s *Sensor) claimRun() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return false, errors.New("afpacket: Run called twice")
+	}
+	if s.closed {
+		return false, nil
+	}
+	s.started = true
+	return true, nil
+}
+
+// followLinks watches link notifications on a goroutine of its own until
+// the returned function, which waits for it, is called.
+func (s *Sensor) followLinks(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.watchLinks(wctx)
+		s.watchLinks(ctx)
 	}()
-	defer wg.Wait()
-	defer wcancel()
-
-	buf := make([]byte, cookedHdrLen+StandbySnaplen)
-	oob := make([]byte, unix.CmsgSpace(auxdataLen))
-	defer s.setTicking(false)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.done:
-			return nil
-		default:
-		}
-		// Clear a deadline a poke left, then read the requests (see poke).
-		// Only the current mode's wait is cleared; a stale deadline on the
-		// other costs one more turn after a switch.
-		if s.ring == nil {
-			if s.gone {
-				// Look again now and then even without link events, in
-				// case the subscription is not working.
-				s.sb.setDeadline(time.Now().Add(goneRecheck))
-			} else {
-				s.sb.setDeadline(time.Time{})
-			}
-		} else {
-			s.rs.setDeadline(time.Time{})
-		}
-		s.mu.Lock()
-		want, dirty := s.want, s.linkDirty
-		s.linkDirty = false
-		s.mu.Unlock()
-		if dirty || s.gone {
-			s.resync()
-		}
-		if want != s.cur {
-			s.switchTo(want, sink)
-		}
-		if s.ring == nil {
-			s.setTicking(false)
-			// Standby (or up without a ring, if it could not be set up).
-			if err := s.readPlain(sink, buf, oob); err != nil {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-s.done:
-					return nil
-				default:
-				}
-				return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
-			}
-			continue
-		}
-		// Up state: tick while traffic flows; without traffic, sleep until
-		// the kernel retires a block (at most two RetireTimeouts after a
-		// packet), then go back to ticking.
-		s.setTicking(!s.upIdle)
-		ev, err := s.rs.waitUp(s.upIdle)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			continue // a poke
-		}
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-s.done:
-				return nil
-			default:
-			}
-			return fmt.Errorf("afpacket: capture on %s: %w", s.ifname, err)
-		}
-		if ev&evError != 0 {
-			// The interface went down or away: reading SO_ERROR clears
-			// the error (else the socket stays readable), then look.
-			s.rs.soError()
-			s.resync()
-		}
-		if s.ring != nil {
-			s.tick(sink)
-		}
+	return func() {
+		cancel()
+		wg.Wait()
 	}
+}
+
+// stopped reports whether ctx is done or the sensor closed.
+func (s *Sensor) stopped(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// serveRequests clears the deadline a poke left, then acts on the
+// requests (see poke): a look at the interface, a mode switch. Only the
+// current mode's wait is cleared; a stale deadline on the other costs one
+// more turn after a switch.
+func (s *Sensor) serveRequests(sink sensor.Sink) {
+	switch {
+	case s.ring != nil:
+		s.rs.setDeadline(time.Time{})
+	case s.gone:
+		// Look again now and then even without link events, in case the
+		// subscription is not working.
+		s.sb.setDeadline(time.Now().Add(goneRecheck))
+	default:
+		s.sb.setDeadline(time.Time{})
+	}
+	s.mu.Lock()
+	want, dirty := s.want, s.linkDirty
+	s.linkDirty = false
+	s.mu.Unlock()
+	if dirty || s.gone {
+		s.resync()
+	}
+	if want != s.cur {
+		s.switchTo(want, sink)
+	}
+}
+
+// waitUpAndTick is one turn of up state: tick while traffic flows;
+// without traffic, sleep until the kernel retires a block (at most two
+// RetireTimeouts after a packet), then go back to ticking. A poke ends
+// the wait early and returns nil.
+func (s *Sensor) waitUpAndTick(sink sensor.Sink) error {
+	s.setTicking(!s.upIdle)
+	ev, err := s.rs.waitUp(s.upIdle)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ev&evError != 0 {
+		// The interface went down or away: reading SO_ERROR clears the
+		// error (else the socket stays readable), then look.
+		s.rs.soError()
+		s.resync()
+	}
+	if s.ring != nil {
+		s.tick(sink)
+	}
+	return nil
 }
 
 // setTicking starts or stops the up-state ticks (a syscall only when that
@@ -482,7 +502,7 @@ func (s *Sensor) switchTo(m sensor.Mode, sink sensor.Sink) {
 			s.logf("pcap: cannot set up the capture ring on %s (%v); up state reads packet by packet", s.ifname, err)
 			return
 		}
-		s.rs.stats(true) // count from here
+		s.rs.ringStats() // count from here
 		s.ring = r
 		s.bindActive()
 		// Packets that matched after the request but before the ring took
@@ -492,7 +512,7 @@ func (s *Sensor) switchTo(m sensor.Mode, sink sensor.Sink) {
 			s.seen.Add(uint64(n))
 			sink.Seen(time.Now(), nil)
 		}
-		if _, d, err := s.sb.stats(false); err == nil {
+		if _, d, err := s.sb.stats(); err == nil {
 			s.drops.Add(d)
 		}
 		return
@@ -504,7 +524,7 @@ func (s *Sensor) switchTo(m sensor.Mode, sink sensor.Sink) {
 	s.ring = nil
 	s.sb.drain() // parked since up state began: nothing new
 	s.bindActive()
-	if p, d, err := s.rs.stats(true); err == nil {
+	if p, d, err := s.rs.ringStats(); err == nil {
 		s.seen.Add(p)
 		s.drops.Add(d)
 	}

@@ -31,8 +31,8 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error { return errUn
 // SetMode does nothing.
 func (s *Sensor) SetMode(m sensor.Mode) {}
 
-// Env returns nothing.
-func (s *Sensor) Env() []string { return nil }
+// Origin reports nothing: there is no capture here.
+func (s *Sensor) Origin() sensor.Origin { return sensor.Origin{} }
 
 // Stats returns nothing.
 func (s *Sensor) Stats() []string { return nil }

@@ -20,7 +20,7 @@ func FuzzParsePacket(f *testing.F) {
 	f.Add(encodePacket(logPacket{HasHdr: true, HWProtocol: 0x86dd, HasPayload: true, Payload: tcp6(0x10, 0, 44)}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := scanDatagram(b, true)
-		if r.Packets < 0 || r.ACKs > r.Packets {
+		if r.Packets < 0 || r.TCPAcks > r.Packets {
 			t.Fatalf("scan counts %+v", r)
 		}
 		if r.HasStart {

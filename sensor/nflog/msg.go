@@ -7,10 +7,13 @@ package nflog
 // res_id, every numeric NFULA_* value) are big-endian.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mdlayher/netlink"
 )
 
 // Netlink and nfnetlink_log numbers (linux/netlink.h,
@@ -20,13 +23,8 @@ const (
 	nlaHdrLen   = 4  // struct nlattr
 	nfgenLen    = 4  // struct nfgenmsg
 
-	nlmsgNoop    = 0x1
-	nlmsgError   = 0x2
-	nlmsgDone    = 0x3
-	nlmsgOverrun = 0x4
-
-	nlmFRequest = 0x1
-	nlmFAck     = 0x4
+	nlmsgError = 0x2
+	nlmsgDone  = 0x3
 
 	nfnlSubsysULOG = 4
 	nfnetlinkV0    = 0
@@ -50,8 +48,6 @@ const (
 	attrPayload     = 9
 	attrPrefix      = 10
 	attrUID         = 11
-	attrSeq         = 12
-	attrSeqGlobal   = 13
 	attrGID         = 14
 	attrHWType      = 15
 	attrHWHeader    = 16
@@ -69,8 +65,10 @@ const (
 )
 
 // NFULNL_CFG_CMD_* commands. PF_BIND/PF_UNBIND (3, 4) are deliberately
-// absent: on nfnetlink_log they re-point the namespace's default logger
-// and outlive the process (see DESIGN.md), and group rules do not need them.
+// absent: on nfnetlink_log they are not no-ops but make it the
+// namespace's default logger for the family, which outlives the process
+// (seen: nf_log's entry 2 switched to nfnetlink_log and stayed after
+// exit), and NFLOG and "log group" rules do not need them.
 const (
 	cmdNone   = 0
 	cmdBind   = 1
@@ -79,7 +77,6 @@ const (
 
 // NFULNL_COPY_* modes.
 const (
-	copyNone   = 0
 	copyMeta   = 1
 	copyPacket = 2
 )
@@ -151,6 +148,12 @@ func ackErrno(data []byte) (int, error) {
 // forEachAttr calls fn with each attribute's type (flags stripped) and
 // value in b. Malformed lengths end the walk with an error; unknown types
 // are the caller's to skip.
+//
+// Values alias b. netlink.AttributeDecoder would copy each one: walking a
+// metadata-only packet took 31 ns with no allocation here and 249 ns with
+// 10 allocations (176 B) with the decoder; with a 1500-byte payload, 37 ns
+// against 690 ns and 1712 B (BenchmarkAttributeWalk, amd64). Every
+// logged packet is walked, up to about 2000 in one up-state datagram.
 func forEachAttr(b []byte, fn func(typ uint16, v []byte)) error {
 	for len(b) >= nlaHdrLen {
 		n := int(binary.NativeEndian.Uint16(b[0:2]))
@@ -210,96 +213,119 @@ func parsePacket(data []byte) (logPacket, error) {
 	}
 	p.Family = data[0]
 	p.Group = be16(data[2:4])
-	err := forEachAttr(data[nfgenLen:], func(typ uint16, v []byte) {
-		switch typ {
-		case attrPacketHdr:
-			if len(v) >= 4 {
-				p.HasHdr = true
-				p.HWProtocol = be16(v[0:2])
-				p.Hook = v[2]
-			}
-		case attrMark:
-			if len(v) >= 4 {
-				p.Mark = be32(v)
-			}
-		case attrTimestamp:
-			if len(v) >= 16 {
-				sec, usec := be64(v[0:8]), be64(v[8:16])
-				// A zero stamp means the kernel had none; so do
-				// values no clock produces (they would overflow).
-				if sec != 0 && sec < 1<<40 && usec < 1e6 {
-					p.HasTime = true
-					p.Time = time.Unix(int64(sec), int64(usec)*1000)
-				}
-			}
-		case attrIfIndexIn:
-			if len(v) >= 4 {
-				p.InDev = be32(v)
-			}
-		case attrIfIndexOut:
-			if len(v) >= 4 {
-				p.OutDev = be32(v)
-			}
-		case attrPhysIn:
-			if len(v) >= 4 {
-				p.PhysInDev = be32(v)
-			}
-		case attrPhysOut:
-			if len(v) >= 4 {
-				p.PhysOutDev = be32(v)
-			}
-		case attrHWAddr:
-			if len(v) >= 4 {
-				n := int(be16(v[0:2]))
-				if n <= len(v)-4 && n <= 8 {
-					p.HWAddr = v[4 : 4+n]
-				}
-			}
-		case attrPayload:
-			p.HasPayload = true
-			p.Payload = v
-		case attrPrefix:
-			// NUL-terminated; keep what precedes the first NUL.
-			s := v
-			for i, c := range v {
-				if c == 0 {
-					s = v[:i]
-					break
-				}
-			}
-			p.Prefix = string(s)
-		case attrUID:
-			if len(v) >= 4 {
-				p.HasUID, p.UID = true, be32(v)
-			}
-		case attrGID:
-			if len(v) >= 4 {
-				p.HasGID, p.GID = true, be32(v)
-			}
-		case attrHWType:
-			if len(v) >= 2 {
-				p.HWType = be16(v)
-			}
-		case attrHWLen:
-			if len(v) >= 2 {
-				p.HWLen = be16(v)
-			}
-		case attrHWHeader:
-			p.HWHeader = v
-		case attrL2Header:
-			p.L2Header = v
-		case attrVLAN:
-			forEachAttr(v, func(t uint16, w []byte) {
-				switch {
-				case t == attrVLANProto && len(w) >= 2:
-					p.HasVLAN, p.VLANProto = true, be16(w)
-				case t == attrVLANTCI && len(w) >= 2:
-					p.HasVLAN, p.VLANTCI = true, be16(w)
-				}
-			})
-		}
-	})
+	err := forEachAttr(data[nfgenLen:], p.setAttr)
 	return p, err
+}
+
+// setAttr records one NFULA_* attribute of a logged packet. A value too
+// short for its type leaves the field as it was.
+func (p *logPacket) setAttr(typ uint16, v []byte) {
+	switch typ {
+	case attrPacketHdr:
+		// struct nfulnl_msg_packet_hdr: hw_protocol, hook, padding.
+		if len(v) >= 4 {
+			p.HasHdr, p.HWProtocol, p.Hook = true, be16(v[0:2]), v[2]
+		}
+	case attrMark:
+		setU32(&p.Mark, v)
+	case attrTimestamp:
+		if t, ok := timestamp(v); ok {
+			p.HasTime, p.Time = true, t
+		}
+	case attrIfIndexIn:
+		setU32(&p.InDev, v)
+	case attrIfIndexOut:
+		setU32(&p.OutDev, v)
+	case attrPhysIn:
+		setU32(&p.PhysInDev, v)
+	case attrPhysOut:
+		setU32(&p.PhysOutDev, v)
+	case attrHWAddr:
+		if a := hwAddr(v); a != nil {
+			p.HWAddr = a
+		}
+	case attrPayload:
+		p.HasPayload, p.Payload = true, v
+	case attrPrefix:
+		p.Prefix = cString(v)
+	case attrUID:
+		p.HasUID = setU32(&p.UID, v) || p.HasUID
+	case attrGID:
+		p.HasGID = setU32(&p.GID, v) || p.HasGID
+	case attrHWType:
+		setU16(&p.HWType, v)
+	case attrHWLen:
+		setU16(&p.HWLen, v)
+	case attrHWHeader:
+		p.HWHeader = v
+	case attrL2Header:
+		p.L2Header = v
+	case attrVLAN:
+		forEachAttr(v, p.setVLANAttr)
+	}
+}
+
+// setVLANAttr records one attribute nested in NFULA_VLAN.
+func (p *logPacket) setVLANAttr(typ uint16, v []byte) {
+	switch typ {
+	case attrVLANProto:
+		p.HasVLAN = setU16(&p.VLANProto, v) || p.HasVLAN
+	case attrVLANTCI:
+		p.HasVLAN = setU16(&p.VLANTCI, v) || p.HasVLAN
+	}
+}
+
+// setU16 and setU32 store a big-endian attribute value in *dst and report
+// whether v was long enough to hold one.
+func setU16(dst *uint16, v []byte) bool {
+	if len(v) < 2 {
+		return false
+	}
+	*dst = be16(v)
+	return true
+}
+
+func setU32(dst *uint32, v []byte) bool {
+	if len(v) < 4 {
+		return false
+	}
+	*dst = be32(v)
+	return true
+}
+
+// timestamp reads struct nfulnl_msg_packet_timestamp (seconds and
+// microseconds, 64 bits each). A zero stamp means the kernel had none; so
+// do values no clock produces (they would overflow).
+func timestamp(v []byte) (time.Time, bool) {
+	if len(v) < 16 {
+		return time.Time{}, false
+	}
+	sec, usec := be64(v[0:8]), be64(v[8:16])
+	if sec == 0 || sec >= 1<<40 || usec >= 1e6 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(sec), int64(usec)*1000), true
+}
+
+// hwAddr reads struct nfulnl_msg_packet_hw: the address length, padding,
+// then up to 8 address bytes. A length that does not fit is no address.
+func hwAddr(v []byte) []byte {
+	if len(v) < 4 {
+		return nil
+	}
+	n := int(be16(v[0:2]))
+	if n > len(v)-4 || n > 8 {
+		return nil
+	}
+	return v[4 : 4+n]
+}
+
+// cString returns what precedes the first NUL (all of v if none).
+func cString(v []byte) string {
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		v = v[:i]
+	}
+	return string(v)
 }
 
 // linkFrame returns the Ethernet header to put in front of the payload,
@@ -403,84 +429,35 @@ type configMsg struct {
 	Flags      uint16
 }
 
-// appendAttr appends a netlink attribute (host-order header, value
-// padded to 4 bytes).
-func appendAttr(b []byte, typ uint16, v []byte) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(nlaHdrLen+len(v)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, v...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
-func beU32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
 // marshal returns the message payload (nfgenmsg and attributes); the
 // netlink header is the connection's to add. The kernel applies the
 // command first, then mode, timeout, buffer size, threshold and flags,
 // all in one call, so one message configures a group atomically.
 func (c configMsg) marshal() []byte {
-	b := []byte{0 /* AF_UNSPEC */, nfnetlinkV0}
-	b = binary.BigEndian.AppendUint16(b, c.Group)
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian // nfnetlink values; headers stay in host order
 	if c.Cmd != cmdNone {
-		b = appendAttr(b, attrCfgCmd, []byte{c.Cmd})
+		ae.Uint8(attrCfgCmd, c.Cmd)
 	}
 	if c.HasMode {
-		v := binary.BigEndian.AppendUint32(nil, c.CopyRange)
-		b = appendAttr(b, attrCfgMode, append(v, c.CopyMode, 0))
+		// struct nfulnl_msg_config_mode: copy_range, copy_mode, padding.
+		ae.Bytes(attrCfgMode, append(binary.BigEndian.AppendUint32(nil, c.CopyRange), c.CopyMode, 0))
 	}
 	if c.HasBufSiz {
-		b = appendAttr(b, attrCfgNLBufSiz, beU32(c.BufSiz))
+		ae.Uint32(attrCfgNLBufSiz, c.BufSiz)
 	}
 	if c.HasTimeout {
-		b = appendAttr(b, attrCfgTimeout, beU32(c.Timeout))
+		ae.Uint32(attrCfgTimeout, c.Timeout)
 	}
 	if c.HasQThresh {
-		b = appendAttr(b, attrCfgQThresh, beU32(c.QThresh))
+		ae.Uint32(attrCfgQThresh, c.QThresh)
 	}
 	if c.HasFlags {
-		b = appendAttr(b, attrCfgFlags, binary.BigEndian.AppendUint16(nil, c.Flags))
+		ae.Uint16(attrCfgFlags, c.Flags)
 	}
-	return b
-}
-
-// parseConfig is marshal's inverse (used by tests and the fuzz target to
-// check the encoding).
-func parseConfig(data []byte) (configMsg, error) {
-	var c configMsg
-	if len(data) < nfgenLen {
-		return c, fmt.Errorf("nflog config message of %d bytes: %w", len(data), errShort)
-	}
-	c.Group = be16(data[2:4])
-	err := forEachAttr(data[nfgenLen:], func(typ uint16, v []byte) {
-		switch typ {
-		case attrCfgCmd:
-			if len(v) >= 1 {
-				c.Cmd = v[0]
-			}
-		case attrCfgMode:
-			if len(v) >= 6 {
-				c.HasMode, c.CopyRange, c.CopyMode = true, be32(v[0:4]), v[4]
-			}
-		case attrCfgNLBufSiz:
-			if len(v) >= 4 {
-				c.HasBufSiz, c.BufSiz = true, be32(v)
-			}
-		case attrCfgTimeout:
-			if len(v) >= 4 {
-				c.HasTimeout, c.Timeout = true, be32(v)
-			}
-		case attrCfgQThresh:
-			if len(v) >= 4 {
-				c.HasQThresh, c.QThresh = true, be32(v)
-			}
-		case attrCfgFlags:
-			if len(v) >= 2 {
-				c.HasFlags, c.Flags = true, be16(v)
-			}
-		}
-	})
-	return c, err
+	// Encode fails only for a value over 64 KiB; these are 6 bytes at most.
+	attrs, _ := ae.Encode()
+	b := []byte{0 /* AF_UNSPEC */, nfnetlinkV0}
+	b = binary.BigEndian.AppendUint16(b, c.Group)
+	return append(b, attrs...)
 }

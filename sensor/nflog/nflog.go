@@ -9,12 +9,14 @@
 // only metadata, or with AckOnly the first bytes needed to see TCP flags,
 // so wake-ups per second do not grow with the packet rate.
 //
-// The wire format lives in pure files that build everywhere; the socket
-// is Linux-only.
+// The wire format lives in pure files that build everywhere. The socket
+// is Linux-only and sits behind a small interface (socket_linux.go), so
+// the sensor's conversation with the kernel (the bind's answer, answers
+// matched by sequence number, ENOBUFS, mode switches) is unit-tested
+// against a scripted kernel as well as against the real one.
 package nflog
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
@@ -109,25 +111,27 @@ func (c *Config) modeConfig(m sensor.Mode, bind bool) configMsg {
 	return msg
 }
 
-// ackResult is the kernel's answer to one of our requests.
-type ackResult struct {
+// answer is the kernel's reply to one of our requests: an NLMSG_ERROR
+// message carrying the request's sequence number, errno 0 acknowledging
+// success.
+type answer struct {
 	Seq   uint32
 	Errno int // 0 = success
 }
 
 // scanResult is what one received datagram held.
 type scanResult struct {
-	Packets  int         // NFULNL_MSG_PACKET messages
-	ACKs     int         // of those, TCP segments with ACK set (when counted)
-	Start    logPacket   // first packet with a payload, else the first packet
-	HasStart bool        //
-	Acks     []ackResult // answers to configuration requests
-	Err      error       // first malformed message, if any
+	Packets  int       // NFULNL_MSG_PACKET messages
+	TCPAcks  int       // of those, TCP segments with ACK set (when counted)
+	Start    logPacket // first packet with a payload, else the first packet
+	HasStart bool      // Start is set
+	Answers  []answer  // answers to configuration requests
+	Err      error     // first malformed message, if any
 }
 
-// scanDatagram walks a received datagram. countACKs asks for TCP ACK
+// scanDatagram walks a received datagram. countTCPAcks asks for TCP ACK
 // segments to be counted (AckOnly in up state).
-func scanDatagram(b []byte, countACKs bool) scanResult {
+func scanDatagram(b []byte, countTCPAcks bool) scanResult {
 	var r scanResult
 	err := splitMessages(b, func(m nlMessage) bool {
 		switch m.Type {
@@ -140,8 +144,8 @@ func scanDatagram(b []byte, countACKs bool) scanResult {
 				return true
 			}
 			r.Packets++
-			if countACKs && tcpACK(p.Payload) {
-				r.ACKs++
+			if countTCPAcks && tcpACK(p.Payload) {
+				r.TCPAcks++
 			}
 			if !r.HasStart || (!r.Start.HasPayload && p.HasPayload) {
 				r.Start, r.HasStart = p, true
@@ -154,7 +158,7 @@ func scanDatagram(b []byte, countACKs bool) scanResult {
 				}
 				return true
 			}
-			r.Acks = append(r.Acks, ackResult{Seq: m.Seq, Errno: errno})
+			r.Answers = append(r.Answers, answer{Seq: m.Seq, Errno: errno})
 		}
 		// NLMSG_DONE ends a batch; NOOP and anything else is skipped.
 		return true
@@ -196,6 +200,3 @@ func (p *logPacket) ifIndex() uint32 {
 	}
 	return p.OutDev
 }
-
-// envGroup is the static command environment entry.
-func envGroup(g uint16) string { return fmt.Sprintf("TUNINETD_NFLOG_GROUP=%d", g) }

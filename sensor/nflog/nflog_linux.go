@@ -41,8 +41,7 @@ const (
 // Run is called once.
 type Sensor struct {
 	cfg  Config
-	conn *netlink.Conn
-	rc   syscall.RawConn
+	sock socket
 
 	mode atomic.Int32 // sensor.Mode the reader interprets packets in
 
@@ -70,13 +69,18 @@ type Sensor struct {
 // group and puts it in standby configuration. A group held by another
 // program yields a *BindError matching ErrGroupBusy.
 func Open(cfg Config) (*Sensor, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	sock, err := dialNetfilter()
 	if err != nil {
 		return nil, fmt.Errorf("nflog group %d: open netlink socket: %w", cfg.Group, err)
 	}
-	s := &Sensor{cfg: cfg, conn: conn, pending: make(map[uint32]string), buf: make([]byte, readBufSize)}
+	return openOn(cfg, sock)
+}
+
+// openOn binds and configures the group on sock, closing it on failure.
+func openOn(cfg Config, sock socket) (*Sensor, error) {
+	s := &Sensor{cfg: cfg, sock: sock, pending: make(map[uint32]string), buf: make([]byte, readBufSize)}
 	if err := s.open(); err != nil {
-		conn.Close()
+		sock.close()
 		return nil, err
 	}
 	return s, nil
@@ -87,19 +91,14 @@ func (s *Sensor) open() error {
 	if rcv <= 0 {
 		rcv = defaultRcvBuf
 	}
-	if err := s.conn.SetReadBuffer(rcv); err != nil {
+	if err := s.sock.setReadBuffer(rcv); err != nil {
 		return fmt.Errorf("nflog group %d: set receive buffer to %d: %w", s.cfg.Group, rcv, err)
 	}
 	// The kernel doubles the request for its bookkeeping; report what it
 	// really granted, as the original did.
-	if got, err := s.conn.ReadBuffer(); err == nil {
+	if got, err := s.sock.readBuffer(); err == nil {
 		s.logf("NFLOG: adjust nfnl_rcvbufsiz to %d", got)
 	}
-	rc, err := s.conn.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("nflog group %d: %w", s.cfg.Group, err)
-	}
-	s.rc = rc
 
 	// Bind and configure in one request, then read until its answer.
 	// Packets may already arrive before the answer; they are kept for Run.
@@ -122,26 +121,22 @@ func (s *Sensor) open() error {
 // returns its sequence number. It never waits for the answer (the reader
 // matches it), so it cannot deadlock with a blocked receive.
 func (s *Sensor) send(c configMsg) (uint32, error) {
-	m, err := s.conn.Send(netlink.Message{
+	return s.sock.send(netlink.Message{
 		Header: netlink.Header{
 			Type:  netlink.HeaderType(msgTypeConfig),
 			Flags: netlink.Request | netlink.Acknowledge,
 		},
 		Data: c.marshal(),
 	})
-	if err != nil {
-		return 0, err
-	}
-	return m.Header.Sequence, nil
 }
 
 // waitAck reads until the answer to request seq arrives (before Run, so
 // this goroutine is the only reader).
 func (s *Sensor) waitAck(seq uint32) (int, error) {
-	if err := s.conn.SetReadDeadline(time.Now().Add(bindTimeout)); err != nil {
+	if err := s.sock.setReadDeadline(time.Now().Add(bindTimeout)); err != nil {
 		return 0, fmt.Errorf("nflog group %d: %w", s.cfg.Group, err)
 	}
-	defer s.conn.SetReadDeadline(time.Time{})
+	defer s.sock.setReadDeadline(time.Time{})
 	for {
 		n, err := s.recv()
 		if errors.Is(err, unix.ENOBUFS) {
@@ -160,7 +155,7 @@ func (s *Sensor) waitAck(seq uint32) (int, error) {
 		if r.Packets > 0 && len(s.stash) < maxStash {
 			s.stash = append(s.stash, append([]byte(nil), s.buf[:n]...))
 		}
-		for _, a := range r.Acks {
+		for _, a := range r.Answers {
 			if a.Seq == seq {
 				return a.Errno, nil
 			}
@@ -226,19 +221,9 @@ func describePort(portid uint32) string {
 	return fmt.Sprintf("netlink port id %d", portid)
 }
 
-// recv reads one datagram into s.buf through the runtime poller, so read
-// deadlines and Close interrupt it. n is the datagram's full length
-// (MSG_TRUNC): n > len(s.buf) means it was cut.
-func (s *Sensor) recv() (n int, err error) {
-	rerr := s.rc.Read(func(fd uintptr) bool {
-		n, _, err = unix.Recvfrom(int(fd), s.buf, unix.MSG_TRUNC)
-		return err != unix.EAGAIN && err != unix.EWOULDBLOCK
-	})
-	if rerr != nil {
-		return 0, rerr
-	}
-	return n, err
-}
+// recv reads one datagram into s.buf; deadlines and Close interrupt it.
+// n is the datagram's full length: n > len(s.buf) means it was cut.
+func (s *Sensor) recv() (n int, err error) { return s.sock.recv(s.buf) }
 
 // Kind returns sensor.NFLOG.
 func (s *Sensor) Kind() sensor.Kind { return sensor.NFLOG }
@@ -247,7 +232,7 @@ func (s *Sensor) Kind() sensor.Kind { return sensor.NFLOG }
 // reporting one Seen per received batch.
 func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
 	// A past deadline wakes the blocked receive; the loop then sees ctx.
-	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { s.sock.setReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if s.earlyNoBuf {
 		s.overflow(sink)
@@ -295,7 +280,7 @@ func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 	up := sensor.Mode(s.mode.Load()) == sensor.Up
 	r := scanDatagram(b, up && s.cfg.AckOnly)
 	s.reads.Add(1)
-	for _, a := range r.Acks {
+	for _, a := range r.Answers {
 		s.answered(a)
 	}
 	if r.Err != nil {
@@ -316,7 +301,7 @@ func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 			p = toPacket(&r.Start, now, s.ifname(r.Start.ifIndex()))
 		}
 		sink.Seen(now, p)
-	case !s.cfg.AckOnly || r.ACKs > 0:
+	case !s.cfg.AckOnly || r.TCPAcks > 0:
 		sink.Seen(now, nil)
 	}
 }
@@ -334,7 +319,7 @@ func (s *Sensor) overflow(sink sensor.Sink) {
 }
 
 // answered matches the kernel's answer to a configuration request.
-func (s *Sensor) answered(a ackResult) {
+func (s *Sensor) answered(a answer) {
 	s.cfgMu.Lock()
 	what, ok := s.pending[a.Seq]
 	delete(s.pending, a.Seq)
@@ -345,23 +330,12 @@ func (s *Sensor) answered(a ackResult) {
 }
 
 // ifname resolves an interface index in the socket's own network
-// namespace (SIOCGIFNAME on the netlink socket), only for start packets.
+// namespace, only for start packets.
 func (s *Sensor) ifname(idx uint32) string {
 	if idx == 0 {
 		return ""
 	}
-	name := ""
-	s.rc.Control(func(fd uintptr) {
-		ifr, err := unix.NewIfreq("")
-		if err != nil {
-			return
-		}
-		ifr.SetUint32(idx)
-		if unix.IoctlIfreq(int(fd), unix.SIOCGIFNAME, ifr) == nil {
-			name = ifr.Name()
-		}
-	})
-	return name
+	return s.sock.ifname(idx)
 }
 
 // SetMode switches the kernel-side configuration: per-packet, whole
@@ -390,8 +364,10 @@ func (s *Sensor) SetMode(m sensor.Mode) {
 	s.pending[seq] = m.String()
 }
 
-// Env returns TUNINETD_NFLOG_GROUP=<group>.
-func (s *Sensor) Env() []string { return []string{envGroup(s.cfg.Group)} }
+// Origin reports the NFLOG group the sensor is bound to.
+func (s *Sensor) Origin() sensor.Origin {
+	return sensor.Origin{NFLOGGroup: s.cfg.Group, HasNFLOGGroup: true}
+}
 
 // Stats returns a line for the SIGUSR1 report.
 func (s *Sensor) Stats() []string {
@@ -410,7 +386,7 @@ func (s *Sensor) Close() error {
 	}
 	_, uerr := s.send(configMsg{Group: s.cfg.Group, Cmd: cmdUnbind})
 	s.cfgMu.Unlock()
-	cerr := s.conn.Close()
+	cerr := s.sock.close()
 	if uerr != nil {
 		uerr = fmt.Errorf("nflog group %d: unbind: %w", s.cfg.Group, uerr)
 	}

@@ -26,8 +26,10 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error { return nil }
 // SetMode does nothing.
 func (s *Sensor) SetMode(m sensor.Mode) {}
 
-// Env returns TUNINETD_NFLOG_GROUP.
-func (s *Sensor) Env() []string { return []string{envGroup(s.cfg.Group)} }
+// Origin reports the NFLOG group the sensor is bound to.
+func (s *Sensor) Origin() sensor.Origin {
+	return sensor.Origin{NFLOGGroup: s.cfg.Group, HasNFLOGGroup: true}
+}
 
 // Stats returns nothing.
 func (s *Sensor) Stats() []string { return nil }

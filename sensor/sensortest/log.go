@@ -50,11 +50,11 @@ func (l *Log) Count(substr string) int {
 // String returns the lines joined by newlines, for failure messages.
 func (l *Log) String() string { return strings.Join(l.Lines(), "\n") }
 
-// Wait waits up to 5 s until a line containing want is logged at or after
+// Wait waits up to Patience until a line containing want is logged at or after
 // line mark (a Len), and returns the line count just past it.
 func (l *Log) Wait(t testing.TB, mark int, want string) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(Patience)
 	for {
 		lines := l.Lines()
 		for i := mark; i < len(lines); i++ {

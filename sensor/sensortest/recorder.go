@@ -8,6 +8,27 @@ import (
 	"github.com/tuninetd/tuninetd/sensor"
 )
 
+// Patience is how long a test waits for something the kernel or a sensor
+// will do (a report, a log line, a mode switch) before failing. It is
+// generous so that a busy machine does not fail a test, and costs nothing
+// when things work: tests assert order and counts, never speed.
+const Patience = 10 * time.Second
+
+// Eventually polls cond until it holds or Patience has passed, and
+// reports whether it held: for things that settle asynchronously (a
+// goroutine winding down, a descriptor closed), before a test asserts
+// them.
+func Eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(Patience); ; time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // Report is one sensor.Sink.Seen call a Recorder recorded.
 type Report struct {
 	At     time.Time      // the at argument: when the sensor saw activity
@@ -86,7 +107,7 @@ func (r *Recorder) Flush() int {
 }
 
 // Run runs s.Run with sink on a goroutine until the test ends; cleanup
-// cancels it and fails the test unless Run returns nil within 5 s.
+// cancels it and fails the test unless Run returns nil within Patience.
 func Run(t testing.TB, s sensor.Sensor, sink sensor.Sink) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,8 +120,8 @@ func Run(t testing.TB, s sensor.Sensor, sink sensor.Sink) {
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return after cancel")
+		case <-time.After(Patience):
+			t.Errorf("Run did not return within %v after cancel", Patience)
 		}
 	})
 }

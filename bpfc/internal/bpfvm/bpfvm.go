@@ -16,33 +16,21 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// Ancillary load offsets (linux/filter.h). A BPF_ABS load with
-// k = SKFADOff + one of these reads socket-buffer metadata.
+// Bases of the kernel's negative offsets in k (linux/filter.h). An absolute
+// load at SKFADOff + a bpf.Extension number reads socket-buffer metadata;
+// SKFNetOff and SKFLLOff start the ranges relative to the network and
+// link-layer headers.
 const (
-	SKFADOff            = 0xfffff000 // -0x1000 as uint32
-	SKFADProtocol       = 0
-	SKFADPktType        = 4
-	SKFADIfIndex        = 8
-	SKFADNlAttr         = 12
-	SKFADNlAttrNest     = 16
-	SKFADMark           = 20
-	SKFADQueue          = 24
-	SKFADHAType         = 28
-	SKFADRxHash         = 32
-	SKFADCPU            = 36
-	SKFADALUXORX        = 40
-	SKFADVLANTag        = 44
-	SKFADVLANTagPresent = 48
-	SKFADPayOffset      = 52
-	SKFADRandom         = 56
-	SKFADVLANTPID       = 60
-	skfADMax            = 64
-	// SKFNetOff and SKFLLOff start the negative offset ranges relative to
-	// the network and link-layer headers.
-	SKFNetOff = 0xfff00000 // -0x100000
-	SKFLLOff  = 0xffe00000 // -0x200000
+	SKFADOff  = 0xfffff000 // SKF_AD_OFF, -0x1000 as uint32
+	SKFNetOff = 0xfff00000 // SKF_NET_OFF, -0x100000
+	SKFLLOff  = 0xffe00000 // SKF_LL_OFF, -0x200000
+	skfADMax  = 64         // SKF_AD_MAX
+
+	// extALUXORX is SKF_AD_ALU_XOR_X, which x/net/bpf does not name.
+	extALUXORX bpf.Extension = 40
 )
 
 // MaxInstructions is the kernel's BPF_MAXINSNS.
@@ -62,33 +50,6 @@ type Meta struct {
 	HAType      uint16
 	Mark        uint32
 }
-
-// Opcode field masks and values (the bpf_common.h layout).
-const (
-	clsLD   = 0x00
-	clsLDX  = 0x01
-	clsST   = 0x02
-	clsSTX  = 0x03
-	clsALU  = 0x04
-	clsJMP  = 0x05
-	clsRET  = 0x06
-	clsMISC = 0x07
-
-	szW = 0x00
-	szH = 0x08
-	szB = 0x10
-
-	mIMM = 0x00
-	mABS = 0x20
-	mIND = 0x40
-	mMEM = 0x60
-	mLEN = 0x80
-	mMSH = 0xa0
-
-	srcK = 0x00
-	srcX = 0x08
-	srcA = 0x10 // RET only
-)
 
 // ErrInvalid is wrapped by every Validate error.
 var ErrInvalid = errors.New("invalid BPF program")
@@ -118,23 +79,24 @@ func validate(prog []bpf.RawInstruction, backward bool) error {
 			return bad("opcode not allowed")
 		}
 		switch ins.Op {
-		case 0x34, 0x94: // div, mod by constant
+		case unix.BPF_ALU | unix.BPF_DIV | unix.BPF_K, unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K:
 			if ins.K == 0 {
 				return bad("division by constant zero")
 			}
-		case 0x64, 0x74: // lsh, rsh by constant
+		case unix.BPF_ALU | unix.BPF_LSH | unix.BPF_K, unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K:
 			if ins.K >= 32 {
 				return bad("shift by 32 or more")
 			}
-		case 0x60, 0x61, 0x02, 0x03: // ld/ldx M[k], st, stx
+		case unix.BPF_LD | unix.BPF_MEM, unix.BPF_LDX | unix.BPF_MEM, unix.BPF_ST, unix.BPF_STX:
 			if ins.K >= 16 {
 				return bad("scratch index out of range")
 			}
-		case 0x20, 0x28, 0x30: // ld abs: ancillary offsets must be known
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, unix.BPF_LD | unix.BPF_B | unix.BPF_ABS:
+			// ancillary offsets must be known
 			if ins.K >= SKFADOff && !knownAncillary(ins.K-SKFADOff) {
 				return bad("unknown ancillary load")
 			}
-		case 0x05: // ja
+		case unix.BPF_JMP | unix.BPF_JA:
 			if backward && int32(ins.K) < 0 {
 				if pc+1+int(int32(ins.K)) < 0 {
 					return bad("jump out of range")
@@ -143,12 +105,12 @@ func validate(prog []bpf.RawInstruction, backward bool) error {
 				return bad("jump out of range")
 			}
 		default:
-			if ins.Op&0x07 == clsJMP && (pc+int(ins.Jt)+1 >= n || pc+int(ins.Jf)+1 >= n) {
+			if ins.Op&0x07 == unix.BPF_JMP && (pc+int(ins.Jt)+1 >= n || pc+int(ins.Jf)+1 >= n) {
 				return bad("jump out of range")
 			}
 		}
 	}
-	if last := prog[n-1].Op; last != 0x06 && last != 0x16 {
+	if last := prog[n-1].Op; last != unix.BPF_RET|unix.BPF_K && last != unix.BPF_RET|unix.BPF_A {
 		return fmt.Errorf("%w: last instruction is not a return", ErrInvalid)
 	}
 	if !backward {
@@ -160,13 +122,24 @@ func validate(prog []bpf.RawInstruction, backward bool) error {
 // allowed reports whether op is on the kernel's classic-BPF opcode
 // whitelist (chk_code_allowed).
 func allowed(op uint16) bool {
+	const ld, ldx, alu, jmp, k, x = unix.BPF_LD, unix.BPF_LDX, unix.BPF_ALU, unix.BPF_JMP, unix.BPF_K, unix.BPF_X
 	switch op {
-	case 0x04, 0x0c, 0x14, 0x1c, 0x24, 0x2c, 0x34, 0x3c, 0x94, 0x9c, // add sub mul div mod, k/x
-		0x54, 0x5c, 0x44, 0x4c, 0xa4, 0xac, 0x64, 0x6c, 0x74, 0x7c, 0x84, // and or xor lsh rsh neg
-		0x00, 0x80, 0x81, 0xb1, 0x01, 0x60, 0x61, 0x02, 0x03, // ld imm/len, ldx len/msh/imm, ld/ldx mem, st, stx
-		0x20, 0x28, 0x30, 0x40, 0x48, 0x50, // ld abs/ind w/h/b
-		0x07, 0x87, 0x06, 0x16, // tax txa ret k/a
-		0x05, 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d: // ja jeq jgt jge jset
+	case alu | unix.BPF_ADD | k, alu | unix.BPF_ADD | x, alu | unix.BPF_SUB | k, alu | unix.BPF_SUB | x,
+		alu | unix.BPF_MUL | k, alu | unix.BPF_MUL | x, alu | unix.BPF_DIV | k, alu | unix.BPF_DIV | x,
+		alu | unix.BPF_MOD | k, alu | unix.BPF_MOD | x, alu | unix.BPF_AND | k, alu | unix.BPF_AND | x,
+		alu | unix.BPF_OR | k, alu | unix.BPF_OR | x, alu | unix.BPF_XOR | k, alu | unix.BPF_XOR | x,
+		alu | unix.BPF_LSH | k, alu | unix.BPF_LSH | x, alu | unix.BPF_RSH | k, alu | unix.BPF_RSH | x,
+		alu | unix.BPF_NEG,
+		ld | unix.BPF_IMM, ld | unix.BPF_W | unix.BPF_LEN, ldx | unix.BPF_W | unix.BPF_LEN,
+		ldx | unix.BPF_B | unix.BPF_MSH, ldx | unix.BPF_IMM, ld | unix.BPF_MEM, ldx | unix.BPF_MEM,
+		unix.BPF_ST, unix.BPF_STX,
+		ld | unix.BPF_W | unix.BPF_ABS, ld | unix.BPF_H | unix.BPF_ABS, ld | unix.BPF_B | unix.BPF_ABS,
+		ld | unix.BPF_W | unix.BPF_IND, ld | unix.BPF_H | unix.BPF_IND, ld | unix.BPF_B | unix.BPF_IND,
+		unix.BPF_MISC | unix.BPF_TAX, unix.BPF_MISC | unix.BPF_TXA,
+		unix.BPF_RET | k, unix.BPF_RET | unix.BPF_A,
+		jmp | unix.BPF_JA, jmp | unix.BPF_JEQ | k, jmp | unix.BPF_JEQ | x, jmp | unix.BPF_JGT | k,
+		jmp | unix.BPF_JGT | x, jmp | unix.BPF_JGE | k, jmp | unix.BPF_JGE | x, jmp | unix.BPF_JSET | k,
+		jmp | unix.BPF_JSET | x:
 		return true
 	}
 	return false
@@ -187,16 +160,16 @@ func checkLoadsAndStores(prog []bpf.RawInstruction) error {
 	for pc, ins := range prog {
 		valid &= masks[pc]
 		switch {
-		case ins.Op == 0x02 || ins.Op == 0x03:
+		case ins.Op == unix.BPF_ST || ins.Op == unix.BPF_STX:
 			valid |= 1 << ins.K
-		case ins.Op == 0x60 || ins.Op == 0x61:
+		case ins.Op == unix.BPF_LD|unix.BPF_MEM || ins.Op == unix.BPF_LDX|unix.BPF_MEM:
 			if valid&(1<<ins.K) == 0 {
 				return fmt.Errorf("%w: instruction %d reads M[%d] before any store on some path", ErrInvalid, pc, ins.K)
 			}
-		case ins.Op == 0x05:
+		case ins.Op == unix.BPF_JMP|unix.BPF_JA:
 			masks[pc+1+int(ins.K)] &= valid
 			valid = 0xffff
-		case ins.Op&0x07 == clsJMP:
+		case ins.Op&0x07 == unix.BPF_JMP:
 			masks[pc+1+int(ins.Jt)] &= valid
 			masks[pc+1+int(ins.Jf)] &= valid
 			valid = 0xffff
@@ -231,9 +204,9 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 	load := func(off uint32, size uint16) (uint32, bool) {
 		var n uint32
 		switch size {
-		case szW:
+		case unix.BPF_W:
 			n = 4
-		case szH:
+		case unix.BPF_H:
 			n = 2
 		default:
 			n = 1
@@ -254,17 +227,17 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 		ins := prog[pc]
 		op, k := ins.Op, ins.K
 		switch op & 0x07 {
-		case clsLD:
+		case unix.BPF_LD:
 			switch op & 0xe0 {
-			case mIMM:
+			case unix.BPF_IMM:
 				a = k
-			case mLEN:
+			case unix.BPF_LEN:
 				a = wireLen
-			case mMEM:
+			case unix.BPF_MEM:
 				a = mem[k&15]
-			case mABS:
+			case unix.BPF_ABS:
 				if k >= SKFADOff && k < SKFADOff+skfADMax {
-					v, ok := ancillary(k-SKFADOff, &m, a, x)
+					v, ok := ancillary(bpf.Extension(k-SKFADOff), &m, a, x)
 					if !ok {
 						return Result{Ret: 0, Steps: steps, Abort: fmt.Sprintf("unsupported ancillary load %#x", k)}
 					}
@@ -279,7 +252,7 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 					return Result{Ret: 0, Steps: steps, Abort: fmt.Sprintf("load %d out of bounds", k)}
 				}
 				a = v
-			case mIND:
+			case unix.BPF_IND:
 				off := x + k
 				if int32(off) < 0 { // the kernel's negative-offset helpers are not modelled
 					return Result{Ret: 0, Steps: steps, Abort: fmt.Sprintf("indirect load x=%d k=%d out of bounds", x, k)}
@@ -290,62 +263,62 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 				}
 				a = v
 			}
-		case clsLDX:
+		case unix.BPF_LDX:
 			switch op & 0xe0 {
-			case mIMM:
+			case unix.BPF_IMM:
 				x = k
-			case mLEN:
+			case unix.BPF_LEN:
 				x = wireLen
-			case mMEM:
+			case unix.BPF_MEM:
 				x = mem[k&15]
-			case mMSH:
-				v, ok := load(k, szB)
+			case unix.BPF_MSH:
+				v, ok := load(k, unix.BPF_B)
 				if !ok {
 					return Result{Ret: 0, Steps: steps, Abort: fmt.Sprintf("msh load %d out of bounds", k)}
 				}
 				x = 4 * (v & 0xf)
 			}
-		case clsST:
+		case unix.BPF_ST:
 			mem[k&15] = a
-		case clsSTX:
+		case unix.BPF_STX:
 			mem[k&15] = x
-		case clsALU:
+		case unix.BPF_ALU:
 			v := k
-			if op&0x08 == srcX {
+			if op&0x08 == unix.BPF_X {
 				v = x
 			}
 			switch op & 0xf0 {
-			case 0x00:
+			case unix.BPF_ADD:
 				a += v
-			case 0x10:
+			case unix.BPF_SUB:
 				a -= v
-			case 0x20:
+			case unix.BPF_MUL:
 				a *= v
-			case 0x30:
+			case unix.BPF_DIV:
 				if v == 0 {
 					return Result{Ret: 0, Steps: steps, Abort: "division by zero"}
 				}
 				a /= v
-			case 0x40:
+			case unix.BPF_OR:
 				a |= v
-			case 0x50:
+			case unix.BPF_AND:
 				a &= v
-			case 0x60:
+			case unix.BPF_LSH:
 				a = shl(a, v)
-			case 0x70:
+			case unix.BPF_RSH:
 				a = shr(a, v)
-			case 0x80:
+			case unix.BPF_NEG:
 				a = -a
-			case 0x90:
+			case unix.BPF_MOD:
 				if v == 0 {
 					return Result{Ret: 0, Steps: steps, Abort: "modulo by zero"}
 				}
 				a %= v
-			case 0xa0:
+			case unix.BPF_XOR:
 				a ^= v
 			}
-		case clsJMP:
-			if op&0xf0 == 0x00 {
+		case unix.BPF_JMP:
+			if op&0xf0 == unix.BPF_JA {
 				// libpcap's protochain loops with a backward "ja" (k
 				// negative as int32): the kernel refuses such programs,
 				// but libpcap's own interpreter runs them, so Run does
@@ -360,18 +333,18 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 				continue
 			}
 			v := k
-			if op&0x08 == srcX {
+			if op&0x08 == unix.BPF_X {
 				v = x
 			}
 			var cond bool
 			switch op & 0xf0 {
-			case 0x10:
+			case unix.BPF_JEQ:
 				cond = a == v
-			case 0x20:
+			case unix.BPF_JGT:
 				cond = a > v
-			case 0x30:
+			case unix.BPF_JGE:
 				cond = a >= v
-			case 0x40:
+			case unix.BPF_JSET:
 				cond = a&v != 0
 			}
 			if cond {
@@ -379,15 +352,15 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 			} else {
 				pc += int(ins.Jf)
 			}
-		case clsRET:
+		case unix.BPF_RET:
 			switch op & 0x18 {
-			case srcA:
+			case unix.BPF_A:
 				return Result{Ret: a, Steps: steps}
 			default:
 				return Result{Ret: k, Steps: steps}
 			}
-		case clsMISC:
-			if op&0xf8 == 0x80 {
+		case unix.BPF_MISC:
+			if op&0xf8 == unix.BPF_TXA {
 				a = x
 			} else {
 				x = a
@@ -398,36 +371,36 @@ func Run(prog []bpf.RawInstruction, pkt []byte, wireLen uint32, meta *Meta) Resu
 }
 
 // ancillary returns the value an SKF_AD_* load yields.
-func ancillary(off uint32, m *Meta, a, x uint32) (uint32, bool) {
-	switch off {
-	case SKFADProtocol:
+func ancillary(e bpf.Extension, m *Meta, a, x uint32) (uint32, bool) {
+	switch e {
+	case bpf.ExtProto:
 		return uint32(m.Protocol), true
-	case SKFADPktType:
+	case bpf.ExtType:
 		return m.PktType, true
-	case SKFADIfIndex:
+	case bpf.ExtInterfaceIndex:
 		return m.IfIndex, true
-	case SKFADMark:
+	case bpf.ExtMark:
 		return m.Mark, true
-	case SKFADHAType:
+	case bpf.ExtLinkLayerType:
 		return uint32(m.HAType), true
-	case SKFADALUXORX:
+	case extALUXORX:
 		return a ^ x, true
-	case SKFADVLANTag:
+	case bpf.ExtVLANTag:
 		if !m.VLANPresent {
 			return 0, true
 		}
 		return uint32(m.VLANTCI), true
-	case SKFADVLANTagPresent:
+	case bpf.ExtVLANTagPresent:
 		if m.VLANPresent {
 			return 1, true
 		}
 		return 0, true
-	case SKFADVLANTPID:
+	case bpf.ExtVLANProto:
 		if !m.VLANPresent {
 			return 0, true
 		}
 		return uint32(m.VLANTPID), true
-	case SKFADQueue, SKFADRxHash, SKFADCPU, SKFADRandom, SKFADPayOffset:
+	case bpf.ExtQueue, bpf.ExtRXHash, bpf.ExtCPUID, bpf.ExtRand, bpf.ExtPayloadOffset:
 		return 0, true
 	}
 	return 0, false

@@ -142,15 +142,15 @@ func TestKernelSemantics(t *testing.T) {
 		{"msh out of bounds returns 0", []bpf.Instruction{bpf.LoadMemShift{Off: 7}, bpf.RetConstant{Val: 9}}, nil, 0},
 		{"div by x=0 returns 0", []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 5}, bpf.ALUOpX{Op: bpf.ALUOpDiv}, bpf.RetConstant{Val: 9}}, nil, 0},
 		{"mod by x=0 returns 0", []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 5}, bpf.ALUOpX{Op: bpf.ALUOpMod}, bpf.RetConstant{Val: 9}}, nil, 0},
-		{"vlan present", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADVLANTagPresent, Size: 1}, bpf.RetA{}}, m, 1},
-		{"vlan absent", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADVLANTagPresent, Size: 1}, bpf.RetA{}}, &Meta{}, 0},
-		{"vlan tag full tci", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADVLANTag, Size: 2}, bpf.RetA{}}, m, 0x2064},
-		{"vlan tpid", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADVLANTPID, Size: 2}, bpf.RetA{}}, m, 0x88a8},
-		{"pkttype as half", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADPktType, Size: 2}, bpf.RetA{}}, m, 4},
-		{"protocol", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADProtocol, Size: 2}, bpf.RetA{}}, m, 0x86dd},
-		{"ifindex", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADIfIndex, Size: 4}, bpf.RetA{}}, m, 7},
-		{"hatype", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + SKFADHAType, Size: 4}, bpf.RetA{}}, m, 1},
-		{"alu xor x", []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 6}, bpf.LoadConstant{Dst: bpf.RegX, Val: 3}, bpf.LoadAbsolute{Off: SKFADOff + SKFADALUXORX, Size: 4}, bpf.RetA{}}, m, 5},
+		{"vlan present", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtVLANTagPresent), Size: 1}, bpf.RetA{}}, m, 1},
+		{"vlan absent", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtVLANTagPresent), Size: 1}, bpf.RetA{}}, &Meta{}, 0},
+		{"vlan tag full tci", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtVLANTag), Size: 2}, bpf.RetA{}}, m, 0x2064},
+		{"vlan tpid", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtVLANProto), Size: 2}, bpf.RetA{}}, m, 0x88a8},
+		{"pkttype as half", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtType), Size: 2}, bpf.RetA{}}, m, 4},
+		{"protocol", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtProto), Size: 2}, bpf.RetA{}}, m, 0x86dd},
+		{"ifindex", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtInterfaceIndex), Size: 4}, bpf.RetA{}}, m, 7},
+		{"hatype", []bpf.Instruction{bpf.LoadAbsolute{Off: SKFADOff + uint32(bpf.ExtLinkLayerType), Size: 4}, bpf.RetA{}}, m, 1},
+		{"alu xor x", []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 6}, bpf.LoadConstant{Dst: bpf.RegX, Val: 3}, bpf.LoadAbsolute{Off: SKFADOff + uint32(extALUXORX), Size: 4}, bpf.RetA{}}, m, 5},
 		{"len is wire length", []bpf.Instruction{bpf.LoadExtension{Num: bpf.ExtLen}, bpf.RetA{}}, nil, 1000},
 		{"shift by x>=32 is 0", []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 5}, bpf.LoadConstant{Dst: bpf.RegX, Val: 33}, bpf.ALUOpX{Op: bpf.ALUOpShiftLeft}, bpf.RetA{}}, nil, 0},
 		{"neg", []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 5}, bpf.NegateA{}, bpf.RetA{}}, nil, 0xfffffffb},
@@ -205,4 +205,15 @@ func runXNet(vm *bpf.VM, pkt []byte) (n int, crashed bool, err error) {
 	}()
 	n, err = vm.Run(pkt)
 	return n, false, err
+}
+
+// The judge's base of ancillary loads is the one x/net/bpf assembles.
+func TestSKFADOffMatchesXNetBPF(t *testing.T) {
+	ins, err := bpf.LoadExtension{Num: bpf.ExtType}.Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := SKFADOff + uint32(bpf.ExtType); ins.K != want {
+		t.Fatalf("x/net/bpf ancillary k = %#x, bpfvm's = %#x", ins.K, want)
+	}
 }

@@ -6,7 +6,12 @@
 // syslog_linux.go); Severity is portable so callers can name one anywhere.
 package logsink
 
-import "strings"
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
 
 // Severity is how serious a message is; it picks the syslog priority.
 type Severity int
@@ -30,4 +35,23 @@ func SeverityOf(msg string) Severity {
 		return Warning
 	}
 	return Info
+}
+
+// Lines writes each message as one line to W: the daemons' foreground
+// log on stderr, without time stamps (a terminal or a supervisor's log
+// adds its own). It is safe for concurrent use.
+type Lines struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+// Printf writes one message and a newline, unless it ends in one.
+func (l *Lines) Printf(format string, v ...any) {
+	b := fmt.Appendf(nil, format, v...)
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.W.Write(b)
 }

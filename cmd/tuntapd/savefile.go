@@ -1,9 +1,0 @@
-package main
-
-import "github.com/tuninetd/tuninetd/core"
-
-// openSavefile opens the -w savefile: the same classic pcap file tuninetd
-// writes (Ethernet link type; tun packets get a synthesized header).
-func openSavefile(path string) (packetWriter, error) {
-	return core.OpenSavefile(path)
-}

@@ -1,0 +1,68 @@
+package linkwatch
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// ifinfomsg builds an RTM_*LINK message body: ifinfomsg in host byte
+// order, then attrs.
+func ifinfomsg(t *testing.T, index int32, flags uint32, attrs []netlink.Attribute) []byte {
+	t.Helper()
+	b := make([]byte, unix.SizeofIfInfomsg)
+	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
+	binary.NativeEndian.PutUint32(b[8:12], flags)
+	if len(attrs) > 0 {
+		a, err := netlink.MarshalAttributes(attrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, a...)
+	}
+	return b
+}
+
+func TestParse(t *testing.T) {
+	name := func(s string) netlink.Attribute {
+		return netlink.Attribute{Type: unix.IFLA_IFNAME, Data: append([]byte(s), 0)}
+	}
+	mtu := netlink.Attribute{Type: unix.IFLA_MTU, Data: []byte{0, 5, 0, 0}}
+	tests := []struct {
+		what string
+		m    netlink.Message
+		want Update
+		ok   bool
+	}{
+		{"new", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWLINK},
+			Data: ifinfomsg(t, 7, unix.IFF_UP|unix.IFF_LOWER_UP, []netlink.Attribute{mtu, name("tun0")})},
+			Update{Index: 7, Name: "tun0", Flags: unix.IFF_UP | unix.IFF_LOWER_UP}, true},
+		{"deleted", netlink.Message{Header: netlink.Header{Type: unix.RTM_DELLINK},
+			Data: ifinfomsg(t, 9, 0, []netlink.Attribute{name("wg0")})},
+			Update{Index: 9, Name: "wg0", Deleted: true}, true},
+		{"no name", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: ifinfomsg(t, 3, 0, nil)},
+			Update{Index: 3}, true},
+		{"bad attributes keep the header", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWLINK},
+			Data: append(ifinfomsg(t, 4, 1, nil), 0xff, 0xff)}, Update{Index: 4, Flags: 1}, true},
+		{"short", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: make([]byte, 8)}, Update{}, false},
+		{"address message", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR}, Data: ifinfomsg(t, 1, 0, nil)}, Update{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := parse(tt.m)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("%s: parse = %+v, %v; want %+v, %v", tt.what, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(uint16(unix.RTM_NEWLINK), []byte{0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 3, 0, 't', 'u', 'n', '0', 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
+		u, ok := parse(netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ)}, Data: data})
+		if ok && len(data) < unix.SizeofIfInfomsg {
+			t.Fatalf("parsed a short message: %+v", u)
+		}
+	})
+}
