@@ -19,7 +19,7 @@ DAEMON_LINKS := tuntapd
 CROSS_TARGETS := amd64 386 arm64 arm/5 arm/7 mips mipsle
 
 # Pure packages whose tests must also pass big-endian under qemu-user.
-MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/internal/getopt ./cmd/internal/logsink ./cmd/internal/config ./cmd/internal/cli ./cmd/tuninetd
+MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/internal/getopt ./cmd/internal/logsink ./cmd/internal/config ./cmd/internal/cli ./cmd/tuninetd ./core/knock ./cmd/internal/tportknockd
 # The unit tests of packages that also have integration tests (those need
 # root and namespaces, which qemu-user does not give): the daemons' and
 # linkwatch's decoder.

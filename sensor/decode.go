@@ -75,6 +75,11 @@ type Summary struct {
 	// needs an unfragmented packet or the first fragment with both ports.
 	SrcPort, DstPort uint16
 	HasPorts         bool
+	// TCPFlags is the TCP header's flags byte (CWR ECE URG ACK PSH RST
+	// SYN FIN, high bit first); valid when HasTCPFlags, which needs the
+	// first 14 bytes of the TCP header.
+	TCPFlags    uint8
+	HasTCPFlags bool
 
 	// Link tells whether and which link header was parsed.
 	Link LinkKind
@@ -316,6 +321,10 @@ func (s *Summary) decodePorts(t []byte) {
 		}
 		s.payload = t[8:end]
 	case protoTCP:
+		if len(t) >= 14 {
+			s.TCPFlags = t[13]
+			s.HasTCPFlags = true
+		}
 		if len(t) < 20 {
 			return
 		}

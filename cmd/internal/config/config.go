@@ -29,9 +29,9 @@ type Syntax struct {
 	// Blocks allows `<NAME>` ... `</NAME>` blocks. Without it a line
 	// starting with '<' is an error.
 	Blocks bool
-	// TrailingComments ends a value at a '#' preceded by a blank
-	// (`timeout = 10   # seconds`). Without it the value runs to the end
-	// of the line, so a '#' can be part of it.
+	// TrailingComments ends a value or a tag at a '#' preceded by a
+	// blank (`timeout = 10   # seconds`, `<SSH>   # an event`). Without
+	// it the value runs to the end of the line, so a '#' can be part of it.
 	TrailingComments bool
 }
 
@@ -97,6 +97,9 @@ func Parse(path string, r io.Reader, syn Syntax) (*File, error) {
 		if text[0] == '<' {
 			if !syn.Blocks {
 				return nil, pos.Errorf("unexpected %q: this file has no <NAME> blocks", text)
+			}
+			if syn.TrailingComments {
+				text = strings.TrimSpace(cutComment(text))
 			}
 			var err error
 			if open, err = f.tag(text, pos, open); err != nil {
