@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vishvananda/netns"
-	"golang.org/x/net/bpf"
+		"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 // Sensor is an open capture sensor on one interface. Its methods are safe
@@ -26,9 +26,12 @@ type Sensor struct {
 	logf      func(string, ...any)
 	blocks    int
 	blockSize int
-	// nsh is the network namespace Open ran in: link events are watched
-	// there, and sockets re-created there when the link type changes.
-	nsh netns.NsHandle
+	// ns is the network namespace the sockets live in: link events are
+	// watched there, and sockets re-created there when the link type
+	// changes. ownNS: Open opened it (the caller's namespace) and Close
+	// closes it.
+	ns    *netns.NS
+	ownNS bool
 
 	// Owned by the Run goroutine (or by Open and Close around it).
 	standbyProg []bpf.RawInstruction
@@ -80,7 +83,7 @@ func Open(cfg Config) (*Sensor, error) {
 		logf:      cfg.Logf,
 		blocks:    cfg.RingBlocks,
 		blockSize: cfg.RingBlockSize,
-		nsh:       netns.None(),
+		ns:        cfg.NetNS,
 		done:      make(chan struct{}),
 		runDone:   make(chan struct{}),
 	}
@@ -96,28 +99,56 @@ func Open(cfg Config) (*Sensor, error) {
 	page := os.Getpagesize()
 	s.blockSize = (s.blockSize + page - 1) / page * page
 
-	// The interface's type decides the socket type, so look it up through
-	// a throwaway socket in this network namespace first.
-	probe, err := newPacketSocket(unix.SOCK_RAW, "afpacket-probe")
-	if err != nil {
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	if s.ns == nil {
+		// Sockets re-created later go where Open ran; without a handle
+		// (no /proc) the daemon's own namespace is the only one.
+		if h, err := netns.Current(); err == nil {
+			s.ns, s.ownNS = h, true
+		}
 	}
-	index, hwtype, running, err := probe.ifInfo(cfg.Interface)
-	probe.close()
+	s0, err := s.open(cfg.Interface)
+	if err != nil && s.ownNS {
+		s.ns.Close()
+	}
+	return s0, err
+}
+
+// open is Open after the configuration: it creates the sockets in the
+// sensor's namespace and binds the standby one.
+func (s *Sensor) open(ifname string) (*Sensor, error) {
+	// The interface's type decides the socket type, so look it up through
+	// a throwaway socket in the sensor's network namespace first: the
+	// lookup by name happens in the socket's namespace.
+	var (
+		index, hwtype, running = 0, uint16(0), false
+		sb, rs                 *packetSocket
+	)
+	err := s.ns.Do(func() error {
+		probe, err := newPacketSocket(unix.SOCK_RAW, "afpacket-probe")
+		if err != nil {
+			return err
+		}
+		index, hwtype, running, err = probe.ifInfo(ifname)
+		probe.close()
+		if err != nil {
+			return err
+		}
+		_, sotype := linkTypeFor(hwtype)
+		sb, rs, err = newSocketPair(sotype)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
-			return nil, fmt.Errorf("afpacket: interface %s: no such device", cfg.Interface)
+			return nil, fmt.Errorf("afpacket: interface %s: no such device", ifname)
 		}
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+		return nil, fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	lt, sotype := linkTypeFor(hwtype)
 	standbyProg, upProg, err := s.programs(lt, sotype == unix.SOCK_DGRAM)
 	if err != nil {
+		sb.close()
+		rs.close()
 		return nil, err
-	}
-	sb, rs, err := newSocketPair(sotype)
-	if err != nil {
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
 	}
 	s.sb, s.rs = sb, rs
 	s.standbyProg, s.upProg = standbyProg, upProg
@@ -141,10 +172,7 @@ func Open(cfg Config) (*Sensor, error) {
 	if err != nil {
 		s.sb.close()
 		s.rs.close()
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
-	}
-	if h, err := netns.Get(); err == nil {
-		s.nsh = h
+		return nil, fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	return s, nil
 }
@@ -309,8 +337,8 @@ func (s *Sensor) Close() error {
 		if e := s.rs.close(); err == nil {
 			err = e
 		}
-		if s.nsh.IsOpen() {
-			s.nsh.Close()
+		if s.ownNS {
+			s.ns.Close()
 		}
 	})
 	return err
