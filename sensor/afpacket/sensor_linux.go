@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-		"golang.org/x/net/bpf"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/tuninetd/tuninetd/bpfc"
