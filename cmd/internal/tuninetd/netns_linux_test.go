@@ -289,3 +289,36 @@ func cpuTicks(t *testing.T, pid int) int {
 	st, _ := strconv.Atoi(f[12])
 	return u + st
 }
+
+// TestNetnsWaitIface: --wait-iface looks for the interface in the other
+// namespace, and waits for it there: a device of that name in our own
+// namespace does not count.
+func TestNetnsWaitIface(t *testing.T) {
+	ns := quietNamespace(t)
+	const dev = "tndns3"
+	if out, err := exec.Command("ip", "tuntap", "add", dev, "mode", "tun").CombinedOutput(); err != nil {
+		t.Fatalf("ip tuntap add %s here: %v: %s", dev, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
+	script, logPath := hookScript(t)
+	p := startRootTuninetd(t, "-i", dev, "--wait-iface", "--netns", "/run/netns/"+ns.Name, "-c", script, "-t", "1")
+	p.waitLine("Interface "+dev+" does not exist yet, waiting for it (--wait-iface)", 1, lineWait)
+	p.ready()
+	// Link changes here are not the namespace's.
+	exec.Command("ip", "link", "set", dev, "up").Run()
+	exec.Command("ip", "link", "set", dev, "down").Run()
+	time.Sleep(300 * time.Millisecond)
+	if n := p.count("Interface " + dev + " appeared"); n != 0 {
+		t.Fatalf("took our own %s for the namespace's", dev)
+	}
+	ns.AddTun(dev, "10.80.0.1/24")
+	p.waitLine("Interface "+dev+" appeared", 1, lineWait)
+	for try := 0; len(readEvents(t, logPath)) < 1; try++ {
+		if try == 200 {
+			t.Fatalf("no start; stderr:\n%s", strings.Join(p.output(), "\n"))
+		}
+		ns.SendUDP("10.80.0.2:9999", 1)
+		time.Sleep(20 * time.Millisecond)
+	}
+	e2eAlternate(t, waitEvents(t, logPath, 2, stopLate))
+}

@@ -114,6 +114,10 @@ func parseArgs(args []string, stderr io.Writer) (cfg config, status int, ok bool
 			cfg.savefile = o.Arg
 		case 0:
 			if o.Opt.Long == "netns" {
+				if o.Arg == "" {
+					fmt.Fprintf(stderr, "%s: %s\n", progname, o.Place(o.Name()+": empty path. Abort"))
+					return cfg, 1, false
+				}
 				cfg.netns = o.Arg
 			}
 		case 'm':
