@@ -149,6 +149,13 @@ func TestNetnsNFLOG(t *testing.T) {
 	if e2eNflogInstance(t, ns, group) == "" {
 		t.Fatalf("group %d is not bound inside %s", group, ns.Name)
 	}
+	// The group is the namespace's: a second tuninetd there is refused,
+	// naming the holder found in that namespace's instance table.
+	out, code := runBinary(t, exec.Command(binary(t), "-n", strconv.Itoa(group), "--netns", "/run/netns/"+ns.Name, "-c", script))
+	want := "nflog group " + strconv.Itoa(group) + " is already bound by another program (probably tuninetd, pid " + strconv.Itoa(p.cmd.Process.Pid) + ")"
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("second tuninetd in the namespace: exit %d, want 1 and %q:\n%s", code, want, out)
+	}
 	ns.SendUDP("10.77.0.2:9999", 1)
 	evs := waitEvents(t, logPath, 2, stopLate)
 	e2eAlternate(t, evs)
