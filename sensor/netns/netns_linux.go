@@ -32,6 +32,11 @@ func Open(path string) (*NS, error) {
 	}
 	if err := n.enter(func() error { return nil }); err != nil {
 		n.Close()
+		if errors.Is(err, unix.EINVAL) {
+			// A kernel that cannot answer NS_GET_NSTYPE: setns
+			// checked the type instead.
+			return nil, fmt.Errorf("%w (setns refused it)", ErrNotNetns)
+		}
 		return nil, err
 	}
 	return n, nil
@@ -142,7 +147,12 @@ func (n *NS) Do(fn func() error) error {
 	if n == nil || n.isCurrent() {
 		return fn()
 	}
-	return n.enter(fn)
+	entered := false
+	err := n.enter(func() error { entered = true; return fn() })
+	if err != nil && !entered {
+		return fmt.Errorf("network namespace %s: %w", n.path, err)
+	}
+	return err
 }
 
 // isCurrent reports whether the calling thread is in the namespace. Only
@@ -156,7 +166,9 @@ func (n *NS) isCurrent() bool {
 	return uint64(st.Dev) == n.dev && uint64(st.Ino) == n.ino
 }
 
-// enter runs fn on a locked thread switched into the namespace.
+// enter runs fn on a locked thread switched into the namespace. Its own
+// errors (no handle on the thread's namespace, setns refused) do not
+// name the namespace.
 func (n *NS) enter(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -170,18 +182,17 @@ func (n *NS) enter(fn func() error) error {
 		defer orig.Close()
 		if err := unix.Setns(n.Fd(), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread() // a failed setns changes nothing
-			errc <- fmt.Errorf("enter it: %w", os.NewSyscallError("setns", err))
+			errc <- os.NewSyscallError("setns", err)
 			return
 		}
 		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked: when this goroutine exits the
-			// runtime ends the thread instead of reusing it in the
-			// wrong namespace.
-			errc <- fmt.Errorf("return from network namespace %s: %w (and: %v)", n.path, os.NewSyscallError("setns", err), ferr)
-			return
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread()
 		}
-		runtime.UnlockOSThread()
+		// Otherwise the thread stays locked, and when this goroutine
+		// exits the runtime ends the thread instead of reusing it in
+		// the wrong namespace. What fn created is in the namespace and
+		// works all the same, so fn's result is the answer either way.
 		errc <- ferr
 	}()
 	return <-errc

@@ -45,15 +45,22 @@ func ownNetns(t *testing.T) string {
 }
 
 // checkCommandNetns asserts that every command ran in want, and that there
-// were n of them.
-func checkCommandNetns(t *testing.T, nsLog []string, n int, want string) {
+// were n of them. The hook records its namespace after its event line, so
+// the last one may still be on its way.
+func checkCommandNetns(t *testing.T, nsLog func() []string, n int, want string) {
 	t.Helper()
-	if len(nsLog) != 2*n {
-		t.Fatalf("commands' namespaces: %q, want %d entries", nsLog, n)
+	var entries []string
+	for deadline := time.Now().Add(lineWait); ; time.Sleep(10 * time.Millisecond) {
+		if entries = nsLog(); len(entries) >= 2*n || time.Now().After(deadline) {
+			break
+		}
 	}
-	for i := 1; i < len(nsLog); i += 2 {
-		if nsLog[i] != want {
-			t.Errorf("%s command ran in %s, want tuninetd's own %s", nsLog[i-1], nsLog[i], want)
+	if len(entries) != 2*n {
+		t.Fatalf("commands' namespaces: %q, want %d entries", entries, n)
+	}
+	for i := 1; i < len(entries); i += 2 {
+		if entries[i] != want {
+			t.Errorf("%s command ran in %s, want tuninetd's own %s", entries[i-1], entries[i], want)
 		}
 	}
 }
@@ -114,7 +121,7 @@ func TestNetnsCapture(t *testing.T) {
 		}
 	}
 	round(1, "first round")
-	checkCommandNetns(t, nsLog(), 2, root)
+	checkCommandNetns(t, nsLog, 2, root)
 
 	// After stop the holder takes the device again, in the namespace;
 	// without it the device has no carrier and nothing would be seen.
@@ -129,7 +136,7 @@ func TestNetnsCapture(t *testing.T) {
 	ns.AddTun(dev, "10.78.0.1/24")
 	e2eWaitPrefix(p, "pcap: interface "+dev+" is back", lineWait)
 	round(3, "after re-creating the device")
-	checkCommandNetns(t, nsLog(), 6, root)
+	checkCommandNetns(t, nsLog, 6, root)
 
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(lineWait); code != 0 {
@@ -160,7 +167,7 @@ func TestNetnsNFLOG(t *testing.T) {
 	evs := waitEvents(t, logPath, 2, stopLate)
 	e2eAlternate(t, evs)
 	checkEnv(t, evs[0], map[string]string{"TUNINETD_SENSOR": "nflog", "TUNINETD_DST": "10.77.0.2"})
-	checkCommandNetns(t, nsLog(), 2, ownNetns(t))
+	checkCommandNetns(t, nsLog, 2, ownNetns(t))
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(lineWait); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
