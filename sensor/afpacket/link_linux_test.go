@@ -2,6 +2,7 @@ package afpacket
 
 import (
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
@@ -216,5 +218,52 @@ func TestComebackWithIncompatibleFilter(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(s.Stats(), ""), "interface missing") {
 		t.Errorf("Stats = %q", s.Stats())
+	}
+}
+
+// TestConfigNetNS: a sensor opened from outside its namespace
+// (Config.NetNS) captures there, and when the interface comes back with
+// another socket type the new sockets and the link subscription are made
+// there too; no thread of ours is left in the namespace.
+func TestConfigNetNS(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	dev := ns.AddTun("tun0", "10.201.0.1/24")
+	h, err := netns.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() }) // after the sensor's Close
+	var logs sensortest.Log
+	s, err := Open(Config{Interface: "tun0", Filter: mustParse(t, "udp"), Logf: logs.Logf, NetNS: h})
+	if err != nil {
+		skipNoPacketOpts(t, err)
+		t.Fatal(err)
+	}
+	sink := sensortest.NewRecorder(4096)
+	t.Cleanup(func() { s.Close() })
+	sensortest.Run(t, s, sink)
+	sendUntilSeen(t, ns, sink, "10.201.0.2:4000", 4000, 0)
+
+	mark := logs.Len()
+	dev.Close()
+	mark = logs.Wait(t, mark, "disappeared")
+	addPPPLikeTun(t, ns, "tun0", "10.201.0.1/24")
+	logs.Wait(t, mark, "is back (index")
+	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("LinkType after tun -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
+		}
+	}
+	sink.Flush()
+	if p := sendUntilSeen(t, ns, sink, "10.201.0.2:4001", 4001, 16); p.LinkType != bpfc.LinuxSLL {
+		t.Fatalf("packet link type %v", p.LinkType)
+	}
+
+	own, _ := os.Readlink("/proc/self/ns/net")
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		if l, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net"); err == nil && l != own {
+			t.Errorf("thread %s left in %s", task.Name(), l)
+		}
 	}
 }
