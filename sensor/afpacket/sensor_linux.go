@@ -106,22 +106,25 @@ func Open(cfg Config) (*Sensor, error) {
 			s.ns, s.ownNS = h, true
 		}
 	}
-	s0, err := s.open(cfg.Interface)
-	if err != nil && s.ownNS {
-		s.ns.Close()
+	if err := s.open(cfg.Interface); err != nil {
+		if s.ownNS {
+			s.ns.Close()
+		}
+		return nil, err
 	}
-	return s0, err
+	return s, nil
 }
 
 // open is Open after the configuration: it creates the sockets in the
 // sensor's namespace and binds the standby one.
-func (s *Sensor) open(ifname string) (*Sensor, error) {
+func (s *Sensor) open(ifname string) error {
 	// The interface's type decides the socket type, so look it up through
 	// a throwaway socket in the sensor's network namespace first: the
 	// lookup by name happens in the socket's namespace.
 	var (
-		index, hwtype, running = 0, uint16(0), false
-		sb, rs                 *packetSocket
+		index   int
+		hwtype  uint16
+		running bool
 	)
 	err := s.ns.Do(func() error {
 		probe, err := newPacketSocket(unix.SOCK_RAW, "afpacket-probe")
@@ -130,25 +133,25 @@ func (s *Sensor) open(ifname string) (*Sensor, error) {
 		}
 		index, hwtype, running, err = probe.ifInfo(ifname)
 		probe.close()
-		if err != nil {
-			return err
-		}
-		_, sotype := linkTypeFor(hwtype)
-		sb, rs, err = newSocketPair(sotype)
 		return err
 	})
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
-			return nil, fmt.Errorf("afpacket: interface %s: no such device", ifname)
+			return fmt.Errorf("afpacket: interface %s: no such device", ifname)
 		}
-		return nil, fmt.Errorf("afpacket: interface %s: %w", ifname, err)
+		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	lt, sotype := linkTypeFor(hwtype)
 	standbyProg, upProg, err := s.programs(lt, sotype == unix.SOCK_DGRAM)
 	if err != nil {
-		sb.close()
-		rs.close()
-		return nil, err
+		return err
+	}
+	var sb, rs *packetSocket
+	if err := s.ns.Do(func() (err error) {
+		sb, rs, err = newSocketPair(sotype)
+		return err
+	}); err != nil {
+		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	s.sb, s.rs = sb, rs
 	s.standbyProg, s.upProg = standbyProg, upProg
@@ -172,9 +175,9 @@ func (s *Sensor) open(ifname string) (*Sensor, error) {
 	if err != nil {
 		s.sb.close()
 		s.rs.close()
-		return nil, fmt.Errorf("afpacket: interface %s: %w", ifname, err)
+		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
-	return s, nil
+	return nil
 }
 
 // newSocketPair creates the standby and ring sockets, parked and unbound:
