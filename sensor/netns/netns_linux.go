@@ -79,7 +79,7 @@ func fromFile(f *os.File, path string) (*NS, error) {
 	switch {
 	case err == unix.ENOTTY:
 		// Kernels before 4.11 cannot tell; setns checks the type
-		// itself (validate, below).
+		// itself when Open enters the namespace.
 		typ = unix.CLONE_NEWNET
 	case err != nil:
 		return nil, os.NewSyscallError("ioctl(NS_GET_NSTYPE)", err)
@@ -113,14 +113,6 @@ func kindName(typ int) string {
 		return "time"
 	}
 	return fmt.Sprintf("type %#x", typ)
-}
-
-// Path returns the path the namespace was opened from.
-func (n *NS) Path() string {
-	if n == nil {
-		return ""
-	}
-	return n.path
 }
 
 // Fd returns the namespace's descriptor, valid until Close.

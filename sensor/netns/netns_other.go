@@ -12,9 +12,6 @@ func Open(path string) (*NS, error) {
 	return nil, errors.New("network namespaces need Linux")
 }
 
-// Path returns "".
-func (n *NS) Path() string { return "" }
-
 // Close does nothing.
 func (n *NS) Close() error { return nil }
 
