@@ -174,16 +174,7 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	// re-created in the namespace), in up state.
 	setMode(t, s, sensor.Up)
 	tap.Close()
-	mark = logs.Wait(t, mark, "disappeared")
-	addPPPLikeTun(t, ns, "tun0", "10.200.0.1/24")
-	logs.Wait(t, mark, "is back (index")
-	// The device appears as a tun (RAW) and becomes PPP a moment later
-	// (TUNSETLINK); the sensor may see either first.
-	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("LinkType after tap -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
-		}
-	}
+	recreatePPP(t, ns, s, &logs, mark, "10.200.0.1/24")
 	sink.Flush()
 	ns.SendUDP("10.200.0.2:4002", 1)
 	sink.Next(t, sensortest.Patience, "up-state activity on the cooked interface")
@@ -192,6 +183,23 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	p = sendUntilSeen(t, ns, sink, "10.200.0.2:4003", 4003, 16)
 	if p.LinkType != bpfc.LinuxSLL {
 		t.Fatalf("packet link type %v", p.LinkType)
+	}
+}
+
+// recreatePPP waits for the sensor to see tun0 gone (after log line
+// mark), creates it again as a PPP-type tun with addr, and waits until
+// the sensor captures it as LINUX_SLL (new sockets of another type).
+func recreatePPP(t *testing.T, ns *sensortest.Namespace, s *Sensor, logs *sensortest.Log, mark int, addr string) {
+	t.Helper()
+	mark = logs.Wait(t, mark, "disappeared")
+	addPPPLikeTun(t, ns, "tun0", addr)
+	logs.Wait(t, mark, "is back (index")
+	// The device appears as a tun (RAW) and becomes PPP a moment later
+	// (TUNSETLINK); the sensor may see either first.
+	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("LinkType after re-creating tun0 as PPP = %v; log:\n%s", s.LinkType(), logs.String())
+		}
 	}
 }
 
@@ -246,14 +254,7 @@ func TestConfigNetNS(t *testing.T) {
 
 	mark := logs.Len()
 	dev.Close()
-	mark = logs.Wait(t, mark, "disappeared")
-	addPPPLikeTun(t, ns, "tun0", "10.201.0.1/24")
-	logs.Wait(t, mark, "is back (index")
-	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("LinkType after tun -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
-		}
-	}
+	recreatePPP(t, ns, s, &logs, mark, "10.201.0.1/24")
 	sink.Flush()
 	if p := sendUntilSeen(t, ns, sink, "10.201.0.2:4001", 4001, 16); p.LinkType != bpfc.LinuxSLL {
 		t.Fatalf("packet link type %v", p.LinkType)
