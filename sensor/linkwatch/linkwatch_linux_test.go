@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
@@ -109,4 +110,22 @@ func TestSubscribe(t *testing.T) {
 			t.Fatal("channel not closed after done")
 		}
 	}
+}
+
+// TestConfigNetNS: Config.NetNS (a namespace descriptor) watches that
+// namespace from a thread outside it.
+func TestConfigNetNS(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	h, err := netns.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	w, err := Open(Config{NetNS: h.Fd()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ns.Run("ip", "tuntap", "add", "dev", "tndns5", "mode", "tun")
+	receiveUntil(t, w, "tndns5 added in the namespace", func(u Update) bool { return u.Name == "tndns5" && !u.Deleted })
 }
