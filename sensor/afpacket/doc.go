@@ -116,6 +116,7 @@ import (
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 )
 
 // Config describes the capture sensor to open.
@@ -135,6 +136,12 @@ type Config struct {
 	// Logf receives the sensor's log messages (interface down, ...); nil
 	// discards them.
 	Logf func(format string, v ...any)
+	// DNS, when not Empty, makes DNS queries for its names activity: the
+	// kernel passes Filter's traffic and port 53 (dnsq.CaptureFilter), and
+	// port-53 packets count when they are a matching query or, with a
+	// Filter, when Filter alone accepts them. Without a Filter only
+	// matching queries count.
+	DNS *dnsq.Rules
 }
 
 // Defaults and fixed parameters of the sensor.
@@ -151,6 +158,10 @@ const (
 	// UpSnaplen is how much of each packet the kernel copies into the ring
 	// in up state: enough for the headers of the newest packet.
 	UpSnaplen = 256
+	// DNSSnaplen replaces UpSnaplen with DNS rules: enough for the
+	// headers and a query's question (a 253-octet name behind IPv6, TCP
+	// with options and a VLAN tag).
+	DNSSnaplen = 512
 	// UpTick is how often the ring is read in up state while traffic
 	// flows. It bounds how late activity is reported, and so how late
 	// after TTL idle seconds a stop can come (a quarter of a second at

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/cmd/internal/cli"
 	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -68,6 +69,13 @@ var optionTable = cli.Table{
 	{Option: getopt.Option{Long: "wait-iface"},
 		Help: "when the -i interface does not exist yet, wait for it to appear " +
 			"instead of exiting (everything else is still checked first)"},
+	{Option: getopt.Option{Long: "dns-name", HasArg: true}, Arg: "SUFFIX", Repeatable: true,
+		Help: "a DNS query (UDP or TCP port 53, seen by -i or -n) for SUFFIX or a name " +
+			"under it starts and keeps up like a packet matching -f; repeat it or give a " +
+			"comma list. With -i and no -f only such queries count"},
+	{Option: getopt.Option{Long: "dns-never", HasArg: true}, Arg: "SUFFIX", Repeatable: true,
+		Help: "names under SUFFIX never count, even under a --dns-name; the longest " +
+			"matching suffix decides"},
 	cli.ConfigOption,
 }
 
@@ -91,6 +99,7 @@ type options struct {
 	ringBlocks    int // 0 = the sensor's default
 	ringBlockSize int // 0 = the sensor's default
 	waitIface     bool
+	dns           *dnsq.Rules // --dns-name and --dns-never; nil when none
 }
 
 // exitStatus tells main to print text to stderr and exit with code
@@ -123,6 +132,7 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 	if cerr != nil {
 		return nil, &exitStatus{1, cerr.Error() + ". Abort\n"}
 	}
+	var dnsNames, dnsNevers []string
 	for _, p := range cl.Args {
 		var err error
 		switch p.Opt.Name() {
@@ -168,6 +178,12 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 			o.ringBlockSize, err = parseInt(p, 4096, 1<<30, "bytes")
 		case "--wait-iface":
 			o.waitIface = true
+		case "--dns-name":
+			dnsNames = append(dnsNames, p.Arg)
+			_, err = dnsq.NewRules([]string{p.Arg}, nil)
+		case "--dns-never":
+			dnsNevers = append(dnsNevers, p.Arg)
+			_, err = dnsq.NewRules([]string{"example"}, []string{p.Arg})
 		}
 		if err != nil {
 			return nil, &exitStatus{1, p.Place(err.Error()) + ". Abort\n"}
@@ -186,6 +202,13 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 	}
 	if strings.TrimSpace(o.command) == "" {
 		return nil, &exitStatus{1, "Executable path must be specified. Abort\n" + usage(version)}
+	}
+	if len(dnsNames) > 0 || len(dnsNevers) > 0 {
+		r, err := dnsq.NewRules(dnsNames, dnsNevers)
+		if err != nil {
+			return nil, &exitStatus{1, err.Error() + ". Abort\n"}
+		}
+		o.dns = r
 	}
 	return o, nil
 }
@@ -243,7 +266,8 @@ Options of this version (long options take --name=VALUE or --name VALUE):
 The command runs as /bin/sh -c "<path> start" (or stop) with TUNINETD_EVENT,
 TUNINETD_REASON, TUNINETD_SENSOR, TUNINETD_IFACE, TUNINETD_TTL and, for a
 start caused by a packet, TUNINETD_SRC, TUNINETD_DST, TUNINETD_PROTO,
-TUNINETD_SRC_PORT, TUNINETD_DST_PORT in its environment (see tuninetd(8)).
+TUNINETD_SRC_PORT, TUNINETD_DST_PORT in its environment (see tuninetd(8)),
+and TUNINETD_QNAME when a --dns-name query caused it.
 
 `
 }

@@ -150,7 +150,7 @@ func TestOptionTable(t *testing.T) {
 		t.Errorf("short options %+v, want %+v", short, want)
 	}
 	if want := []string{"interface", "ttl", "command", "filter", "hold", "nflog-group", "write", "ack-only", "daemon", "help", "version",
-		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "config"}; !reflect.DeepEqual(long, want) {
+		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "dns-name", "dns-never", "config"}; !reflect.DeepEqual(long, want) {
 		t.Errorf("long options %q, want %q", long, want)
 	}
 }

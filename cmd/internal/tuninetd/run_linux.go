@@ -218,6 +218,7 @@ func (d *instance) openCapture(o *options, logger core.Logger) error {
 		RingBlocks:    o.ringBlocks,
 		RingBlockSize: o.ringBlockSize,
 		Logf:          logger.Printf,
+		DNS:           o.dns,
 	})
 	if err != nil {
 		var be *bpfc.Error
@@ -277,6 +278,7 @@ func (d *instance) openNFLOG(o *options, logger core.Logger) error {
 		Group:   uint16(o.group),
 		AckOnly: o.ackOnly,
 		Logf:    logger.Printf,
+		DNS:     o.dns,
 	})
 	if err != nil {
 		return fmt.Errorf("NFLOG: %v%s. Abort", err, capHint(err, "CAP_NET_ADMIN"))
