@@ -146,6 +146,7 @@ FORCE:
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/
 	TUNINETD_NFLOG_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestNFLOGBenchmark$$' -timeout 900s -v ./sensor/nflog/
+	TUNINETD_DNS_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestDNSBenchmark$$' -timeout 900s -v ./cmd/internal/tuninetd/
 
 # A throwaway namespace with a tun device: traffic starts the example
 # script, silence stops it (root). Builds first when Go is on PATH (sudo
