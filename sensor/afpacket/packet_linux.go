@@ -48,11 +48,16 @@ func (s *Sensor) readPlain(sink sensor.Sink, buf, oob []byte) error {
 		}
 		now := time.Now()
 		s.seen.Add(1)
-		p := s.plainPacket(now, buf, off, n, oob[:oobn], from)
-		if s.dns != nil && !s.judge(p, s.userStandby) {
+		// Judged in place, copied only when it counts: with DNS rules
+		// most packets read here may be queries for other names.
+		var view sensor.Packet
+		s.plainPacket(&view, now, buf, off, n, oob[:oobn], from)
+		if s.dns != nil && !s.judge(&view, s.userStandby) {
 			continue
 		}
-		sink.Seen(now, p)
+		p := view
+		p.Data = append([]byte(nil), view.Data...)
+		sink.Seen(now, &p)
 	}
 }
 
@@ -72,12 +77,12 @@ func (s *Sensor) judge(p *sensor.Packet, u *userFilter) bool {
 	return u != nil && u.match(p)
 }
 
-// plainPacket builds the reported packet from one recvmsg.
-func (s *Sensor) plainPacket(now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) *sensor.Packet {
+// plainPacket fills p from one recvmsg; p.Data points into buf.
+func (s *Sensor) plainPacket(p *sensor.Packet, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) {
 	if n > len(buf)-off {
 		n = len(buf) - off
 	}
-	p := &sensor.Packet{
+	*p = sensor.Packet{
 		LinkType: s.lt(),
 		OrigLen:  n,
 		Time:     now,
@@ -111,8 +116,7 @@ func (s *Sensor) plainPacket(now time.Time, buf []byte, off, n int, oob []byte, 
 		data = buf[:off+n]
 		p.OrigLen += cookedHdrLen
 	}
-	p.Data = append([]byte(nil), data...)
-	return p
+	p.Data = data
 }
 
 // auxdataLen is sizeof(struct tpacket_auxdata).

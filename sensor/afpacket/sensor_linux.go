@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,7 +256,9 @@ func (s *Sensor) userProgram(f *bpfc.Filter, lt bpfc.LinkType) (*userFilter, err
 			return u, nil
 		}
 	}
-	return nil, fmt.Errorf("afpacket: filter for interface %s (link type %s) with --dns-name: %w", s.ifname, lt, err)
+	// Not a *bpfc.Error: the expression is fine for the kernel, and its
+	// message would speak of savefiles.
+	return nil, fmt.Errorf("afpacket: -f %q cannot be checked in user space as --dns-name needs (link type %s): %s", s.filter, lt, strings.TrimPrefix(err.Error(), "bpfc: "))
 }
 
 // kernelFilter is the expression the kernel runs: -f (with "TCP with ACK"

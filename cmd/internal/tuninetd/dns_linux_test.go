@@ -228,3 +228,38 @@ func TestDNSNFLOG(t *testing.T) {
 	dnsCycle(t, p, logPath, 0, func() { dig(client, "10.53.0.2", "n.corp.example") }, "n.corp.example",
 		"|- DNS query: n.corp.example A (--dns-name corp.example)")
 }
+
+// TestDNSAckOnlyWithoutFilter: with -a and no -f, TCP ACK segments are no
+// activity (only matching queries are), while matching queries, UDP ones
+// included, keep the up state.
+func TestDNSAckOnlyWithoutFilter(t *testing.T) {
+	client, _ := dnsNamespaces(t)
+	script, logPath, _ := e2eScript(t, "")
+	p := startTuninetd(t, client, "-i", "dnsc", "-a", "--dns-name", "corp.example", "-c", script, "-t", "2")
+	p.ready()
+
+	dig(client, "10.53.0.2", "a.corp.example")
+	waitEvents(t, logPath, 1, lineWait)
+	// Connections to a closed port: SYN out, RST+ACK back, every 0.2 s.
+	stopped := false
+	for i := 0; i < 40 && !stopped; i++ {
+		client.SendTCP("10.53.0.2:7777", 200*time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
+		stopped = len(readEvents(t, logPath)) >= 2
+	}
+	if !stopped {
+		t.Fatal("TCP ACK segments kept the up state for 8 s with -a, no -f, TTL 2")
+	}
+	e2eWaitStandby(p)
+
+	dig(client, "10.53.0.2", "b.corp.example")
+	waitEvents(t, logPath, 3, lineWait)
+	for i := 0; i < 20; i++ {
+		dig(client, "10.53.0.2", "keep.corp.example", "+time=0")
+		time.Sleep(300 * time.Millisecond)
+	}
+	if evs := readEvents(t, logPath); len(evs) != 3 {
+		t.Fatalf("events %v while matching queries flowed with -a, want start, stop, start", names(evs))
+	}
+	waitEvents(t, logPath, 4, lineWait)
+}
