@@ -48,6 +48,26 @@
 // therefore late by at most one tick (UpTick) and never early, so a stop is
 // never brought forward by a clock step.
 //
+// # DNS rules
+//
+// With Config.DNS the kernel passes Filter's traffic and DNS
+// (dnsq.CaptureFilter; in up state with AckOnly, Filter and "TCP with ACK"
+// or DNS, and DNS alone without a Filter, so ACK segments do not all count)
+// and every packet that reaches user space is judged: a query for a
+// listed name counts (and travels with its Query), any other packet
+// counts only if Filter alone accepts it. The kernel's verdict cannot say
+// which half of the program matched, so Filter is compiled a second time
+// for bpfc's offline target and run with golang.org/x/net/bpf's VM (see
+// userFilter); an expression that needs the kernel's metadata offline
+// (inbound/outbound on Ethernet) is refused at Open. In standby the packet
+// is judged in the receive buffer and copied only when it counts. In up
+// state the ring copies DNSSnaplen bytes per packet, PACKET_STATISTICS no
+// longer proves activity, and each tick walks the packets of the retired
+// blocks instead (-f's VM runs until one counts; DNS packets are all
+// inspected, for the report). Drops of a full ring count as activity only
+// with a Filter: without one they may be nothing but unlisted queries.
+// Without DNS rules none of this runs and nothing changes.
+//
 // # Why the sockets are this package's own
 //
 // Both sockets are one small type (socket_linux.go) rather than a

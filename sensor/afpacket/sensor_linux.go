@@ -258,7 +258,9 @@ func (s *Sensor) userProgram(f *bpfc.Filter, lt bpfc.LinkType) (*userFilter, err
 	}
 	// Not a *bpfc.Error: the expression is fine for the kernel, and its
 	// message would speak of savefiles.
-	return nil, fmt.Errorf("afpacket: -f %q cannot be checked in user space as --dns-name needs (link type %s): %s", s.filter, lt, strings.TrimPrefix(err.Error(), "bpfc: "))
+	// Offline is bpfc's word for "without the kernel's metadata".
+	reason := strings.Replace(strings.TrimPrefix(err.Error(), "bpfc: "), "when reading savefiles", "outside the kernel", 1)
+	return nil, fmt.Errorf("afpacket: -f %q cannot be checked in user space as --dns-name needs (link type %s): %s", s.filter, lt, reason)
 }
 
 // kernelFilter is the expression the kernel runs: -f (with "TCP with ACK"

@@ -9,6 +9,12 @@
 // only metadata, or with AckOnly the first bytes needed to see TCP flags,
 // so wake-ups per second do not grow with the packet rate.
 //
+// With DNS rules (Config.DNS), logged UDP and TCP packets with port 53 on
+// either side count only when they are queries for a listed name; other
+// logged packets count as without rules, and up state copies dnsRange
+// bytes of each packet so queries can be read. Socket overflows (ENOBUFS)
+// and cut datagrams still count: the firewall rule chose that traffic.
+//
 // The wire format lives in pure files that build everywhere. The socket
 // is Linux-only and sits behind a small interface (socket_linux.go), so
 // the sensor's conversation with the kernel (the bind's answer, answers
