@@ -24,7 +24,7 @@ MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/in
 # root and namespaces, which qemu-user does not give): the daemons' and
 # linkwatch's decoder.
 MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch
-MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig)$$
+MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig|TestDNSOptions)$$
 
 .PHONY: all build test vet unit test-mips cross bench demo clean install uninstall deb FORCE
 

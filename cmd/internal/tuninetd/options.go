@@ -1,6 +1,7 @@
 package tuninetd
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -183,7 +184,7 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 			_, err = dnsq.NewRules([]string{p.Arg}, nil)
 		case "--dns-never":
 			dnsNevers = append(dnsNevers, p.Arg)
-			_, err = dnsq.NewRules([]string{"example"}, []string{p.Arg})
+			err = checkNever(p.Arg)
 		}
 		if err != nil {
 			return nil, &exitStatus{1, p.Place(err.Error()) + ". Abort\n"}
@@ -211,6 +212,17 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 		o.dns = r
 	}
 	return o, nil
+}
+
+// checkNever checks one --dns-never value where it is given (so a file's
+// error has its line); whether it has any effect is known only at the end.
+func checkNever(v string) error {
+	_, err := dnsq.NewRules([]string{v}, nil)
+	var se *dnsq.SuffixError
+	if errors.As(err, &se) {
+		se.Option = "--dns-never"
+	}
+	return err
 }
 
 // parseInt reads p's argument as a decimal integer in [lo, hi]; unit
