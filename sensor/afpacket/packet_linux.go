@@ -191,32 +191,30 @@ func (s *Sensor) tick(sink sensor.Sink) {
 	sink.Seen(time.Now(), newest)
 }
 
-// judgeRing is drainRing with DNS rules: it judges every packet of the
-// user-owned blocks (see judge; after the first that counts, only DNS
-// packets are still inspected, for the report) and returns a copy of the
-// newest that counts, or nil.
+// judgeRing is drainRing with DNS rules: it judges the packets of the
+// user-owned blocks (see judge) and returns a copy of the newest matching
+// query, else of the first packet -f accepted, or nil. Once one packet
+// counted, -f is not run again; DNS packets are all inspected, for the
+// report.
 func (s *Sensor) judgeRing() *sensor.Packet {
 	r := s.ring
 	n := userBlocks(r.mem, r.blockSize, r.blocks, r.cursor)
 	if n == 0 {
 		return nil
 	}
-	var last ringPacket
-	found := false
+	var (
+		last  ringPacket
+		query *sensor.DNSQuery
+		found bool
+		p     sensor.Packet
+	)
 	u := s.userUp
-	var p sensor.Packet
 	for i := 0; i < n; i++ {
 		b := (r.cursor + i) % r.blocks
 		eachPacket(r.mem[b*r.blockSize:(b+1)*r.blockSize], s.cooked, func(rp ringPacket) {
 			s.viewRingPacket(&p, rp)
 			if s.judge(&p, u) {
-				last, found = rp, true
-				if p.Query != nil {
-					q := *p.Query
-					last.query = &q
-				}
-				// -f need not run again this tick; queries are still
-				// inspected for the counters and the newest match.
+				last, query, found = rp, p.Query, true
 				u = nil
 			}
 		})
@@ -224,7 +222,7 @@ func (s *Sensor) judgeRing() *sensor.Packet {
 	var out *sensor.Packet
 	if found {
 		out = s.ringPacket(last)
-		out.Query = last.query
+		out.Query = query
 	}
 	for i := 0; i < n; i++ {
 		b := (r.cursor + i) % r.blocks

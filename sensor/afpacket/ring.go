@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"github.com/tuninetd/tuninetd/sensor"
 )
 
 // TPACKET_V3 memory layout (linux/if_packet.h). The ring is a sequence of
@@ -62,8 +60,6 @@ type ringPacket struct {
 	Data     []byte // block memory: copy before the block is released
 	// Link-layer address info for cooked (SOCK_DGRAM) rings.
 	SLL []byte
-	// query is the matching DNS query found in the packet, if judged.
-	query *sensor.DNSQuery
 }
 
 // blockStatus reads a block's owner word atomically: the kernel hands a
