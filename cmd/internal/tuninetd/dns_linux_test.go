@@ -11,9 +11,10 @@ import (
 
 // dnsNamespaces makes a client namespace with veth dnsc (10.53.0.1,
 // fd53::1) whose peer dnss (10.53.0.2, fd53::2) sits in a second
-// namespace running a TCP listener on port 53, so dig +tcp completes its
-// handshake and sends the query. UDP queries get a port unreachable:
-// no server is needed to see them.
+// namespace running a tiny server on port 53: over UDP it answers every
+// query at once with REFUSED (so dig does not wait, and responses cross
+// the watched interface: they must be no activity), over TCP it accepts
+// and reads, so dig +tcp completes its handshake and sends the query.
 func dnsNamespaces(t *testing.T) (client, server *sensortest.Namespace) {
 	t.Helper()
 	e2eRequireTool(t, "dig")
@@ -30,10 +31,19 @@ func dnsNamespaces(t *testing.T) (client, server *sensortest.Namespace) {
 		x.ns.Run("ip", "addr", "add", x.ip6, "dev", x.dev, "nodad")
 		x.ns.Run("ip", "link", "set", x.dev, "up")
 	}
-	// Accept and read until the client closes: enough for dig +tcp to
-	// send its query (it then times out waiting for an answer).
+	// TCP: accept and read until the client closes, enough for dig +tcp
+	// to send its query (it then times out waiting for an answer).
 	l := server.Command("python3", "-c", `
 import socket, threading
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+u.bind(("::", 53))
+def answer():
+    while True:
+        m, a = u.recvfrom(4096)
+        if len(m) >= 12:
+            u.sendto(m[:2] + bytes([0x80 | (m[2] & 0x79), 0x05]) + m[4:], a)
+threading.Thread(target=answer, daemon=True).start()
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -166,7 +176,7 @@ func TestDNSUpStateKeptByMatchingQueries(t *testing.T) {
 	waitEvents(t, logPath, 1, lineWait)
 	stopped := false
 	for i := 0; i < 40 && !stopped; i++ {
-		dig(client, "10.53.0.2", "unlisted.example", "+time=0")
+		dig(client, "10.53.0.2", "unlisted.example")
 		time.Sleep(200 * time.Millisecond)
 		stopped = len(readEvents(t, logPath)) >= 2
 	}
@@ -179,7 +189,7 @@ func TestDNSUpStateKeptByMatchingQueries(t *testing.T) {
 	dig(client, "10.53.0.2", "b.corp.example")
 	waitEvents(t, logPath, 3, lineWait)
 	for i := 0; i < 20; i++ {
-		dig(client, "10.53.0.2", "keep.corp.example", "+time=0")
+		dig(client, "10.53.0.2", "keep.corp.example")
 		time.Sleep(300 * time.Millisecond)
 	}
 	if evs := readEvents(t, logPath); len(evs) != 3 {
@@ -227,6 +237,30 @@ func TestDNSNFLOG(t *testing.T) {
 	e2eQuiet(t, logPath, 0, 2*time.Second, "unlisted queries on NFLOG")
 	dnsCycle(t, p, logPath, 0, func() { dig(client, "10.53.0.2", "n.corp.example") }, "n.corp.example",
 		"|- DNS query: n.corp.example A (--dns-name corp.example)")
+
+	// Up state: unlisted queries do not keep it up, matching ones do.
+	dig(client, "10.53.0.2", "again.corp.example")
+	waitEvents(t, logPath, 3, lineWait)
+	stopped := false
+	for i := 0; i < 40 && !stopped; i++ {
+		dig(client, "10.53.0.2", "unlisted.example")
+		time.Sleep(200 * time.Millisecond)
+		stopped = len(readEvents(t, logPath)) >= 4
+	}
+	if !stopped {
+		t.Fatal("unlisted queries kept the NFLOG up state for 8 s with TTL 1")
+	}
+	e2eWaitStandby(p)
+	dig(client, "10.53.0.2", "b.corp.example")
+	waitEvents(t, logPath, 5, lineWait)
+	for i := 0; i < 15; i++ {
+		dig(client, "10.53.0.2", "keep.corp.example")
+		time.Sleep(200 * time.Millisecond)
+	}
+	if evs := readEvents(t, logPath); len(evs) != 5 {
+		t.Fatalf("events %v while matching queries flowed on NFLOG, want 5", names(evs))
+	}
+	waitEvents(t, logPath, 6, lineWait)
 }
 
 // TestDNSAckOnlyWithoutFilter: with -a and no -f, TCP ACK segments are no
@@ -255,7 +289,7 @@ func TestDNSAckOnlyWithoutFilter(t *testing.T) {
 	dig(client, "10.53.0.2", "b.corp.example")
 	waitEvents(t, logPath, 3, lineWait)
 	for i := 0; i < 20; i++ {
-		dig(client, "10.53.0.2", "keep.corp.example", "+time=0")
+		dig(client, "10.53.0.2", "keep.corp.example")
 		time.Sleep(300 * time.Millisecond)
 	}
 	if evs := readEvents(t, logPath); len(evs) != 3 {
