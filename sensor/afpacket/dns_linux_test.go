@@ -11,15 +11,6 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-// dnsQuery is a DNS query message for name (dotted ASCII), type A.
-func dnsQuery(name string) []byte {
-	msg := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
-	for _, l := range strings.Split(name, ".") {
-		msg = append(append(msg, byte(len(l))), l...)
-	}
-	return append(msg, 0, 0, 1, 0, 1)
-}
-
 // sendUDP sends payload count times from inside ns to dst.
 func sendUDP(t *testing.T, ns *sensortest.Namespace, dst string, payload []byte, count int) {
 	t.Helper()
@@ -64,21 +55,21 @@ func TestDNSRulesWithFilter(t *testing.T) {
 	ns := sensortest.NewNamespace(t)
 	s, sink := openIn(t, ns, Config{Interface: "lo", Filter: mustParse(t, "udp port 7777"), DNS: corpRules(t)})
 
-	sendUDP(t, ns, "127.0.0.1:53", dnsQuery("unlisted.example"), 5)
+	sendUDP(t, ns, "127.0.0.1:53", sensortest.DNSQuery("unlisted.example", 1), 5)
 	sink.ExpectNone(t, 300*time.Millisecond, "unlisted queries in standby")
 	sendUDP(t, ns, "127.0.0.1:7777", []byte("x"), 1)
 	if rep := sink.Next(t, sensortest.Patience, "-f traffic in standby"); rep.Packet == nil || rep.Packet.Query != nil {
 		t.Fatalf("standby -f report %+v", rep.Packet)
 	}
 	sink.Flush()
-	sendUDP(t, ns, "127.0.0.1:53", dnsQuery("Git.Corp.Example"), 1)
+	sendUDP(t, ns, "127.0.0.1:53", sensortest.DNSQuery("Git.Corp.Example", 1), 1)
 	sink.Wait(t, sensortest.Patience, "a matching query in standby", isQuery("git.corp.example"))
 
 	setMode(t, s, sensor.Up)
 	sink.Flush()
-	sendUDP(t, ns, "127.0.0.1:53", dnsQuery("unlisted.example"), 50)
+	sendUDP(t, ns, "127.0.0.1:53", sensortest.DNSQuery("unlisted.example", 1), 50)
 	sink.ExpectNone(t, 2*RetireTimeout+5*UpTick, "unlisted queries in up state")
-	sendUDP(t, ns, "127.0.0.1:53", dnsQuery("up.corp.example"), 1)
+	sendUDP(t, ns, "127.0.0.1:53", sensortest.DNSQuery("up.corp.example", 1), 1)
 	sink.Wait(t, sensortest.Patience, "a matching query in up state", isQuery("up.corp.example"))
 	sink.Flush()
 	sendUDP(t, ns, "127.0.0.1:7777", []byte("x"), 1)
@@ -113,6 +104,6 @@ func TestDNSRulesAckOnlyWithoutFilter(t *testing.T) {
 	if n := s.seen.Load(); n != seen {
 		t.Errorf("the kernel passed %d packets of TCP to a closed port; only DNS should pass", n-seen)
 	}
-	sendUDP(t, ns, "127.0.0.1:53", dnsQuery("ack.corp.example"), 1)
+	sendUDP(t, ns, "127.0.0.1:53", sensortest.DNSQuery("ack.corp.example", 1), 1)
 	sink.Wait(t, sensortest.Patience, "a matching query in up state with -a", isQuery("ack.corp.example"))
 }

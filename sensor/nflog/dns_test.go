@@ -6,20 +6,12 @@ import (
 
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/dnsq"
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
 // dnsQuery4 is an IPv4/UDP DNS query for name (dotted, ASCII) to port 53.
 func dnsQuery4(name string) []byte {
-	msg := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '.' {
-			msg = append(msg, byte(i-start))
-			msg = append(msg, name[start:i]...)
-			start = i + 1
-		}
-	}
-	msg = append(msg, 0, 0, 1, 0, 1)
+	msg := sensortest.DNSQuery(name, 1)
 	b := make([]byte, 28, 28+len(msg))
 	b[0] = 0x45
 	binary.BigEndian.PutUint16(b[2:], uint16(28+len(msg)))

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
 // cpuTicks reads a process's user+system CPU time in clock ticks from
@@ -43,8 +45,7 @@ func TestDNSBenchmark(b *testing.T) {
 	// To an address nobody has (a static neighbour, so frames leave at
 	// once): no answers, no ICMP, only the packets counted here.
 	client.Run("ip", "neigh", "replace", "10.53.0.9", "lladdr", "02:00:00:00:53:09", "dev", "dnsc")
-	query := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-		8, 'u', 'n', 'l', 'i', 's', 't', 'e', 'd', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1}
+	query := sensortest.DNSQuery("unlisted.example", 1)
 	// parsed reads how many DNS packets the daemon has judged (the
 	// SIGUSR1 counters; the rest of a flood drops at its socket queue).
 	parsed := func() int64 {

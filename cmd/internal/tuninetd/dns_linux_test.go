@@ -171,32 +171,40 @@ func TestDNSUpStateKeptByMatchingQueries(t *testing.T) {
 	p := startTuninetd(t, client, "-i", "dnsc", "--dns-name", "corp.example", "-c", script, "-t", "2")
 	p.ready()
 
-	// Unlisted queries while up: the stop comes while they still flow.
+	dnsUpState(t, p, logPath, client, 0, 2*time.Second, func() { dig(client, "10.53.0.2", "unlisted.example") })
+}
+
+// dnsUpState checks up state from standby, n events logged, TTL ttl: a
+// matching query starts, other traffic (idle) sent every 0.2 s does not
+// keep the state up (the stop comes while it flows), and after another
+// start matching queries every 0.2 s for three TTLs do (no stop until
+// they end). It leaves the daemon stopping, n+4 events logged.
+func dnsUpState(t *testing.T, p *daemonProc, logPath string, client *sensortest.Namespace, n int, ttl time.Duration, idle func()) {
+	t.Helper()
+	const step = 200 * time.Millisecond
 	dig(client, "10.53.0.2", "a.corp.example")
-	waitEvents(t, logPath, 1, lineWait)
+	waitEvents(t, logPath, n+1, lineWait)
 	stopped := false
-	for i := 0; i < 40 && !stopped; i++ {
-		dig(client, "10.53.0.2", "unlisted.example")
-		time.Sleep(200 * time.Millisecond)
-		stopped = len(readEvents(t, logPath)) >= 2
+	for i := 0; i < int(8*ttl/step) && !stopped; i++ {
+		idle()
+		time.Sleep(step)
+		stopped = len(readEvents(t, logPath)) >= n+2
 	}
 	if !stopped {
-		t.Fatal("unlisted queries kept the up state for 8 s with TTL 2")
+		t.Fatalf("traffic other than matching queries kept the up state for %v with TTL %v", 8*ttl, ttl)
 	}
 	e2eWaitStandby(p)
 
-	// Matching queries every 0.3 s for three TTLs: no stop until they end.
 	dig(client, "10.53.0.2", "b.corp.example")
-	waitEvents(t, logPath, 3, lineWait)
-	for i := 0; i < 20; i++ {
+	waitEvents(t, logPath, n+3, lineWait)
+	for i := 0; i < int(3*ttl/step); i++ {
 		dig(client, "10.53.0.2", "keep.corp.example")
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(step)
 	}
-	if evs := readEvents(t, logPath); len(evs) != 3 {
-		t.Fatalf("events %v while matching queries flowed, want start, stop, start", names(evs))
+	if evs := readEvents(t, logPath); len(evs) != n+3 {
+		t.Fatalf("events %v while matching queries flowed, want %d", names(evs), n+3)
 	}
-	evs := waitEvents(t, logPath, 4, lineWait)
-	if evs[3].name != "stop" {
+	if evs := waitEvents(t, logPath, n+4, lineWait); evs[n+3].name != "stop" {
 		t.Fatalf("events %v", names(evs))
 	}
 }
@@ -238,29 +246,7 @@ func TestDNSNFLOG(t *testing.T) {
 	dnsCycle(t, p, logPath, 0, func() { dig(client, "10.53.0.2", "n.corp.example") }, "n.corp.example",
 		"|- DNS query: n.corp.example A (--dns-name corp.example)")
 
-	// Up state: unlisted queries do not keep it up, matching ones do.
-	dig(client, "10.53.0.2", "again.corp.example")
-	waitEvents(t, logPath, 3, lineWait)
-	stopped := false
-	for i := 0; i < 40 && !stopped; i++ {
-		dig(client, "10.53.0.2", "unlisted.example")
-		time.Sleep(200 * time.Millisecond)
-		stopped = len(readEvents(t, logPath)) >= 4
-	}
-	if !stopped {
-		t.Fatal("unlisted queries kept the NFLOG up state for 8 s with TTL 1")
-	}
-	e2eWaitStandby(p)
-	dig(client, "10.53.0.2", "b.corp.example")
-	waitEvents(t, logPath, 5, lineWait)
-	for i := 0; i < 15; i++ {
-		dig(client, "10.53.0.2", "keep.corp.example")
-		time.Sleep(200 * time.Millisecond)
-	}
-	if evs := readEvents(t, logPath); len(evs) != 5 {
-		t.Fatalf("events %v while matching queries flowed on NFLOG, want 5", names(evs))
-	}
-	waitEvents(t, logPath, 6, lineWait)
+	dnsUpState(t, p, logPath, client, 2, time.Second, func() { dig(client, "10.53.0.2", "unlisted.example") })
 }
 
 // TestDNSAckOnlyWithoutFilter: with -a and no -f, TCP ACK segments are no
@@ -272,28 +258,6 @@ func TestDNSAckOnlyWithoutFilter(t *testing.T) {
 	p := startTuninetd(t, client, "-i", "dnsc", "-a", "--dns-name", "corp.example", "-c", script, "-t", "2")
 	p.ready()
 
-	dig(client, "10.53.0.2", "a.corp.example")
-	waitEvents(t, logPath, 1, lineWait)
-	// Connections to a closed port: SYN out, RST+ACK back, every 0.2 s.
-	stopped := false
-	for i := 0; i < 40 && !stopped; i++ {
-		client.SendTCP("10.53.0.2:7777", 200*time.Millisecond)
-		time.Sleep(200 * time.Millisecond)
-		stopped = len(readEvents(t, logPath)) >= 2
-	}
-	if !stopped {
-		t.Fatal("TCP ACK segments kept the up state for 8 s with -a, no -f, TTL 2")
-	}
-	e2eWaitStandby(p)
-
-	dig(client, "10.53.0.2", "b.corp.example")
-	waitEvents(t, logPath, 3, lineWait)
-	for i := 0; i < 20; i++ {
-		dig(client, "10.53.0.2", "keep.corp.example")
-		time.Sleep(300 * time.Millisecond)
-	}
-	if evs := readEvents(t, logPath); len(evs) != 3 {
-		t.Fatalf("events %v while matching queries flowed with -a, want start, stop, start", names(evs))
-	}
-	waitEvents(t, logPath, 4, lineWait)
+	// Connections to a closed port: SYN out, RST+ACK back.
+	dnsUpState(t, p, logPath, client, 0, 2*time.Second, func() { client.SendTCP("10.53.0.2:7777", 200*time.Millisecond) })
 }
