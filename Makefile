@@ -24,7 +24,7 @@ MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/in
 # root and namespaces, which qemu-user does not give): the daemons' and
 # linkwatch's decoder.
 MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch
-MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig)$$
+MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig|TestDNSOptions)$$
 
 .PHONY: all build test vet unit test-mips cross bench demo clean install uninstall deb FORCE
 
@@ -146,6 +146,7 @@ FORCE:
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/
 	TUNINETD_NFLOG_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestNFLOGBenchmark$$' -timeout 900s -v ./sensor/nflog/
+	TUNINETD_DNS_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestDNSBenchmark$$' -timeout 900s -v ./cmd/internal/tuninetd/
 
 # A throwaway namespace with a tun device: traffic starts the example
 # script, silence stops it (root). Builds first when Go is on PATH (sudo
