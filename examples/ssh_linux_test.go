@@ -115,7 +115,7 @@ LogLevel VERBOSE
 		}
 		return nil
 	}
-	d := startTuninetd(t, l.home, env, "-i", "tun0", "-m", "tun", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
+	d := startTuninetd(t, l.home, env, "-i", "tun0", "-m", "tun", "-c", sh, "-t", fmt.Sprint(int(ttl0/time.Second)))
 	r := recipe{
 		d:            d,
 		p:            newPinger(t, l.home, officeHost),

@@ -62,7 +62,14 @@ func tproxyStandin() int {
 			}
 			defer f.Close()
 			fmt.Fprintf(f, "%s\n", c.LocalAddr())
-			go io.Copy(f, c)
+			go func() {
+				// Pass the client's close on, as a proxy does: else both
+				// connections stay open and their keepalives, 15 s after
+				// the last probe, are traffic to the far address that
+				// keeps the tunnel up.
+				io.Copy(f, c)
+				f.(*net.TCPConn).CloseWrite()
+			}()
 			io.Copy(c, f)
 		}()
 	}
@@ -156,9 +163,10 @@ func TestTProxy(t *testing.T) {
 	}
 	sh := l.setup("tproxy.sh", env, pidfile)
 	out := l.out
-	d := startTuninetd(t, l.home, env, "-n", "6", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
+	d := startTuninetd(t, l.home, env, "-n", "6", "-c", sh, "-t", fmt.Sprint(int(tcpTTL/time.Second)))
 	r := recipe{
 		d:            d,
+		ttl:          tcpTTL,
 		p:            &tcpEcho{ns: l.home, dst: "10.20.0.5:80"},
 		firstTimeout: 15 * time.Second,
 		up: func() error {

@@ -79,11 +79,12 @@ func TestWake(t *testing.T) {
 	gateClosed := func() bool {
 		return strings.Contains(out("nft", "list", "chain", "inet", "tuninetd_wake", "gate"), "drop")
 	}
-	d := startTuninetd(t, l.home, env, "-n", "7", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
+	d := startTuninetd(t, l.home, env, "-n", "7", "-c", sh, "-t", fmt.Sprint(int(tcpTTL/time.Second)))
 	h := &httpGet{ns: l.office, addr: homeAddr + ":8080", body: body}
 	var firstTTFB []time.Duration
 	r := recipe{
 		d:            d,
+		ttl:          tcpTTL,
 		p:            h,
 		firstTimeout: 15 * time.Second,
 		up: func() error {

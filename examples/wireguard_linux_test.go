@@ -89,7 +89,7 @@ func TestWireGuard(t *testing.T) {
 	env := []string{"WG_CONF=" + homeConf, "WG_NET=10.8.0.0/24", "WG_NFLOG_GROUP=5", "WG_CATCH=wgcatch"}
 	sh := l.setup("wireguard.sh", env, "")
 
-	d := startTuninetd(t, l.home, env, "-n", "5", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
+	d := startTuninetd(t, l.home, env, "-n", "5", "-c", sh, "-t", fmt.Sprint(int(ttl0/time.Second)))
 	r := recipe{
 		d:            d,
 		p:            newPinger(t, l.home, officeHost),
@@ -133,7 +133,7 @@ func TestWireGuardCatchCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startTuninetd(t, l.home, []string{"WG_CONF=" + w.homeConf}, "-i", "wgcatch", "-m", "tun", "-c", sh, "-t", fmt.Sprint(int(ttl/time.Second)))
+	d := startTuninetd(t, l.home, []string{"WG_CONF=" + w.homeConf}, "-i", "wgcatch", "-m", "tun", "-c", sh, "-t", fmt.Sprint(int(ttl0/time.Second)))
 	p := newPinger(t, l.home, officeHost)
 	t0 := time.Now()
 	for p.probe(25*time.Millisecond) != nil {
@@ -144,7 +144,7 @@ func TestWireGuardCatchCapture(t *testing.T) {
 	d.waitCount(lineStarted, 1, 30*time.Second)
 	// Pings every 250 ms for 3 x TTL: the stop comes anyway.
 	lost := 0
-	for end := time.Now().Add(3 * ttl); time.Now().Before(end); {
+	for end := time.Now().Add(3 * ttl0); time.Now().Before(end); {
 		if p.probe(time.Second) != nil {
 			lost++
 		}
@@ -154,7 +154,7 @@ func TestWireGuardCatchCapture(t *testing.T) {
 	if stops == 0 || lost == 0 {
 		t.Fatalf("capture on the catch device: %d stops and %d lost pings during use, want both > 0 (has the catch route stopped losing to wg0's?)", stops, lost)
 	}
-	t.Logf("capture on the catch device: %d stop(s) and %d lost ping(s) during %v of pings every 250 ms", stops, lost, 3*ttl)
+	t.Logf("capture on the catch device: %d stop(s) and %d lost ping(s) during %v of pings every 250 ms", stops, lost, 3*ttl0)
 }
 
 func wgKey(t *testing.T) string {
