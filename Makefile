@@ -14,7 +14,7 @@ BUILD   := CGO_ENABLED=0 $(GOBUILD)
 # The multi-call binary is cmd/tuninetd; these names of it are links to it
 # (it picks the daemon by the name it is run by). cmd/bpfc is a separate
 # developer tool.
-DAEMON_LINKS := tuntapd
+DAEMON_LINKS := tuntapd tportknockd
 # os/arch[/variant] targets of `make cross`.
 CROSS_TARGETS := amd64 386 arm64 arm/5 arm/7 mips mipsle
 

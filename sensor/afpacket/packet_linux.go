@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
 )
 
@@ -53,14 +54,21 @@ func (s *Sensor) readPlain(sink sensor.Sink, buf, oob []byte) error {
 
 // plainPacket builds the reported packet from one recvmsg.
 func (s *Sensor) plainPacket(now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) *sensor.Packet {
+	return plainPacket(s.lt(), s.cooked, s.ifname, now, buf, off, n, oob, from)
+}
+
+// plainPacket builds a packet read from a plain socket of link type lt:
+// buf[off:off+n] holds what recvmsg returned, and for a cooked socket
+// buf[:off] is room for the pseudo header built from the sender's address.
+func plainPacket(lt bpfc.LinkType, cooked bool, ifname string, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) *sensor.Packet {
 	if n > len(buf)-off {
 		n = len(buf) - off
 	}
 	p := &sensor.Packet{
-		LinkType: s.lt(),
+		LinkType: lt,
 		OrigLen:  n,
 		Time:     now,
-		Ifname:   s.ifname,
+		Ifname:   ifname,
 		Sensor:   sensor.Pcap,
 	}
 	if aux, ok := parseAuxdata(oob); ok {
@@ -75,7 +83,7 @@ func (s *Sensor) plainPacket(now time.Time, buf []byte, off, n int, oob []byte, 
 		}
 	}
 	data := buf[off : off+n]
-	if s.cooked {
+	if cooked {
 		var sll [sllLen]byte
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
 			ne := binary.NativeEndian

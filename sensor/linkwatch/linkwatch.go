@@ -13,12 +13,18 @@
 // at IFF_UP|IFF_LOWER_UP; RTM_NEWLINK repeats for every change, so
 // handling must be idempotent; a receive error (ENOBUFS after a burst)
 // means notifications were lost: open a new Watcher with ListExisting.
+//
+// With Config.Addresses it also reports address changes (RTM_NEWADDR and
+// RTM_DELADDR, IPv4 and IPv6), decoding the ifaddrmsg header and the
+// IFA_LOCAL or IFA_ADDRESS attribute, for a daemon that follows its
+// device's addresses.
 package linkwatch
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/mdlayher/netlink"
@@ -30,7 +36,10 @@ type Update struct {
 	Index   int    // the interface index
 	Name    string // the interface name; "" when the message has none
 	Flags   uint32 // IFF_* flags (IFF_UP, IFF_LOWER_UP, ...)
-	Deleted bool   // RTM_DELLINK: the link is gone
+	Deleted bool   // RTM_DELLINK: the link is gone; RTM_DELADDR: the address
+	// Addr is the address of an address notification (Config.Addresses),
+	// invalid for a link notification. Name is "" then.
+	Addr netip.Addr
 }
 
 // Config says where and how to watch.
@@ -44,6 +53,9 @@ type Config struct {
 	// Failed, if set, is told why Subscribe's subscription ended other
 	// than by done being closed (notifications lost: ENOBUFS).
 	Failed func(error)
+	// Addresses adds the notifications of addresses added to and removed
+	// from interfaces (Update.Addr). ListExisting still lists links only.
+	Addresses bool
 }
 
 // Watcher receives the link notifications of one network namespace. One
@@ -56,8 +68,12 @@ type Watcher struct {
 // Open subscribes to link notifications (and asks for the listing of the
 // existing links when cfg.ListExisting).
 func Open(cfg Config) (*Watcher, error) {
+	groups := uint32(1 << (unix.RTNLGRP_LINK - 1))
+	if cfg.Addresses {
+		groups |= 1<<(unix.RTNLGRP_IPV4_IFADDR-1) | 1<<(unix.RTNLGRP_IPV6_IFADDR-1)
+	}
 	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{
-		Groups: 1 << (unix.RTNLGRP_LINK - 1),
+		Groups: groups,
 		NetNS:  cfg.NetNS,
 	})
 	if err != nil {
@@ -114,6 +130,9 @@ func (w *Watcher) Close() error {
 // attributes.
 func parse(m netlink.Message) (Update, bool) {
 	t := m.Header.Type
+	if t == unix.RTM_NEWADDR || t == unix.RTM_DELADDR {
+		return parseAddr(m)
+	}
 	if t != unix.RTM_NEWLINK && t != unix.RTM_DELLINK || len(m.Data) < unix.SizeofIfInfomsg {
 		return Update{}, false
 	}
@@ -131,6 +150,47 @@ func parse(m netlink.Message) (Update, bool) {
 			u.Name = ad.String()
 		}
 	}
+	return u, true
+}
+
+// parseAddr decodes an RTM_NEWADDR or RTM_DELADDR message: struct
+// ifaddrmsg (family, prefix length, flags, scope; index in host byte
+// order) and then attributes. IFA_LOCAL is the interface's own address
+// where both are present (point-to-point: IFA_ADDRESS is the peer).
+func parseAddr(m netlink.Message) (Update, bool) {
+	const ifaddrmsgLen = 8
+	if len(m.Data) < ifaddrmsgLen {
+		return Update{}, false
+	}
+	family := m.Data[0]
+	u := Update{
+		Index:   int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))),
+		Deleted: m.Header.Type == unix.RTM_DELADDR,
+	}
+	ad, err := netlink.NewAttributeDecoder(m.Data[ifaddrmsgLen:])
+	if err != nil {
+		return Update{}, false
+	}
+	var local, addr netip.Addr
+	for ad.Next() {
+		a, ok := netip.AddrFromSlice(ad.Bytes())
+		if !ok || (family == unix.AF_INET) != a.Is4() {
+			continue
+		}
+		switch ad.Type() {
+		case unix.IFA_LOCAL:
+			local = a
+		case unix.IFA_ADDRESS:
+			addr = a
+		}
+	}
+	if local.IsValid() {
+		addr = local
+	}
+	if !addr.IsValid() {
+		return Update{}, false
+	}
+	u.Addr = addr
 	return u, true
 }
 

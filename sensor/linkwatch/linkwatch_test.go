@@ -2,6 +2,7 @@ package linkwatch
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/mdlayher/netlink"
@@ -65,4 +66,53 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parsed a short message: %+v", u)
 		}
 	})
+}
+
+// ifaddrmsg builds an RTM_*ADDR message body: ifaddrmsg (index in host
+// byte order), then attrs.
+func ifaddrmsg(t *testing.T, family uint8, index int32, attrs []netlink.Attribute) []byte {
+	t.Helper()
+	b := make([]byte, 8)
+	b[0] = family
+	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
+	a, err := netlink.MarshalAttributes(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, a...)
+}
+
+func TestParseAddr(t *testing.T) {
+	v4 := netip.MustParseAddr("192.0.2.1")
+	peer := netip.MustParseAddr("192.0.2.9")
+	v6 := netip.MustParseAddr("2001:db8::1")
+	attr := func(typ uint16, a netip.Addr) netlink.Attribute {
+		return netlink.Attribute{Type: typ, Data: a.AsSlice()}
+	}
+	tests := []struct {
+		what string
+		m    netlink.Message
+		want Update
+		ok   bool
+	}{
+		{"ipv4", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
+			Data: ifaddrmsg(t, unix.AF_INET, 5, []netlink.Attribute{attr(unix.IFA_ADDRESS, v4), attr(unix.IFA_LOCAL, v4)})},
+			Update{Index: 5, Addr: v4}, true},
+		{"point-to-point: the local address, not the peer", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
+			Data: ifaddrmsg(t, unix.AF_INET, 5, []netlink.Attribute{attr(unix.IFA_ADDRESS, peer), attr(unix.IFA_LOCAL, v4)})},
+			Update{Index: 5, Addr: v4}, true},
+		{"ipv6 deleted", netlink.Message{Header: netlink.Header{Type: unix.RTM_DELADDR},
+			Data: ifaddrmsg(t, unix.AF_INET6, 6, []netlink.Attribute{attr(unix.IFA_ADDRESS, v6)})},
+			Update{Index: 6, Addr: v6, Deleted: true}, true},
+		{"family mismatch", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
+			Data: ifaddrmsg(t, unix.AF_INET6, 6, []netlink.Attribute{attr(unix.IFA_ADDRESS, v4)})},
+			Update{}, false},
+		{"short", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR}, Data: make([]byte, 4)}, Update{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := parse(tt.m)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("%s: parse = %+v, %v; want %+v, %v", tt.what, got, ok, tt.want, tt.ok)
+		}
+	}
 }

@@ -1,0 +1,536 @@
+package tportknockd
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/core/knock"
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// knockdBin builds the multi-call binary once and returns its tportknockd
+// link; it skips (fails with TUNINETD_REQUIRE_NETNS=1) without namespaces.
+func knockdBin(t *testing.T) string {
+	t.Helper()
+	sensortest.RequireNetns(t)
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "tportknockd-test-")
+		if buildErr != nil {
+			return
+		}
+		os.Chmod(binDir, 0o755)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "tuninetd"), "github.com/tuninetd/tuninetd/cmd/tuninetd")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		buildErr = os.Symlink("tuninetd", filepath.Join(binDir, "tportknockd"))
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "tportknockd")
+}
+
+func TestMain(m *testing.M) {
+	status := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(status)
+}
+
+// Addresses of the test link: the daemon's device kd0 and the sender's ks0.
+var (
+	daemonV4 = netip.MustParseAddr("10.77.0.1")
+	daemonV6 = netip.MustParseAddr("fd77::1")
+	senderV4 = netip.MustParseAddr("10.77.0.2")
+	senderV6 = netip.MustParseAddr("fd77::2")
+)
+
+// knockNet is a daemon namespace and a sender namespace joined by a veth
+// pair, and a raw AF_PACKET socket in the sender's that writes whole
+// Ethernet frames: knocks never depend on the sender's TCP stack, and
+// their sources may be spoofed.
+type knockNet struct {
+	t        *testing.T
+	d, s     *sensortest.Namespace
+	fd       int
+	ifindex  int
+	src, dst net.HardwareAddr
+}
+
+func newKnockNet(t *testing.T) *knockNet {
+	t.Helper()
+	n := &knockNet{t: t, d: sensortest.NewNamespace(t), s: sensortest.NewNamespace(t), fd: -1}
+	n.addVeth()
+	n.s.Run("ip", "addr", "add", "10.77.0.2/24", "dev", "ks0")
+	n.s.Run("ip", "addr", "add", "fd77::2/64", "dev", "ks0", "nodad")
+	n.s.Run("ip", "link", "set", "ks0", "up")
+	n.openSender()
+	t.Cleanup(func() {
+		if n.fd >= 0 {
+			unix.Close(n.fd)
+		}
+	})
+	return n
+}
+
+// addVeth (re)creates kd0 in the daemon's namespace with its addresses,
+// peered with ks0 in the sender's.
+func (n *knockNet) addVeth() {
+	n.t.Helper()
+	out, err := exec.Command("ip", "link", "add", "kd0", "netns", n.d.Name, "type", "veth", "peer", "name", "ks0", "netns", n.s.Name).CombinedOutput()
+	if err != nil {
+		n.t.Fatalf("ip link add: %v: %s", err, out)
+	}
+	n.d.Run("ip", "addr", "add", "10.77.0.1/24", "dev", "kd0")
+	n.d.Run("ip", "addr", "add", "fd77::1/64", "dev", "kd0", "nodad")
+	n.d.Run("ip", "link", "set", "kd0", "up")
+}
+
+// openSender opens the raw socket on ks0 and learns both MAC addresses.
+func (n *knockNet) openSender() {
+	n.t.Helper()
+	if n.fd >= 0 {
+		unix.Close(n.fd)
+		n.fd = -1
+	}
+	err := n.d.Do(func() error {
+		ifi, err := net.InterfaceByName("kd0")
+		if err == nil {
+			n.dst = ifi.HardwareAddr
+		}
+		return err
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	err = n.s.Do(func() error {
+		ifi, err := net.InterfaceByName("ks0")
+		if err != nil {
+			return err
+		}
+		n.src, n.ifindex = ifi.HardwareAddr, ifi.Index
+		n.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// send writes one frame of a knock sequence from src to dst: for TCP the
+// frame's exact flags (ACK|PSH for "any"), for UDP a datagram with a byte
+// of payload.
+func (n *knockNet) send(src, dst netip.Addr, f knock.Frame) {
+	n.t.Helper()
+	flags := uint8(f.Flags)
+	if f.AnyFlags {
+		flags = uint8(knock.ACK | knock.PSH)
+	}
+	n.sendRaw(src, dst, f.Proto, f.Port, flags)
+}
+
+// sendRaw writes one TCP segment (with flags) or UDP datagram.
+func (n *knockNet) sendRaw(src, dst netip.Addr, proto knock.Proto, port uint16, flags uint8) {
+	n.t.Helper()
+	var l4 []byte
+	if proto == knock.TCP {
+		l4 = make([]byte, 20)
+		binary.BigEndian.PutUint16(l4[0:], 40000)
+		binary.BigEndian.PutUint16(l4[2:], port)
+		binary.BigEndian.PutUint32(l4[4:], 1)
+		l4[12] = 5 << 4
+		l4[13] = flags
+		binary.BigEndian.PutUint16(l4[14:], 1024)
+	} else {
+		l4 = make([]byte, 9)
+		binary.BigEndian.PutUint16(l4[0:], 40000)
+		binary.BigEndian.PutUint16(l4[2:], port)
+		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+		l4[8] = 'k'
+	}
+	sum := pseudoSum(src, dst, uint8(proto), len(l4))
+	ck := checksum(l4, sum)
+	if proto == knock.TCP {
+		binary.BigEndian.PutUint16(l4[16:], ck)
+	} else {
+		if ck == 0 {
+			ck = 0xffff
+		}
+		binary.BigEndian.PutUint16(l4[6:], ck)
+	}
+	frame := append([]byte{}, n.dst...)
+	frame = append(frame, n.src...)
+	if src.Is4() {
+		frame = append(frame, 0x08, 0x00)
+		ip := make([]byte, 20)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(l4)))
+		ip[8] = 64
+		ip[9] = uint8(proto)
+		s4, d4 := src.As4(), dst.As4()
+		copy(ip[12:], s4[:])
+		copy(ip[16:], d4[:])
+		binary.BigEndian.PutUint16(ip[10:], checksum(ip, 0))
+		frame = append(append(frame, ip...), l4...)
+	} else {
+		frame = append(frame, 0x86, 0xdd)
+		ip := make([]byte, 40)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
+		ip[6] = uint8(proto)
+		ip[7] = 64
+		s6, d6 := src.As16(), dst.As16()
+		copy(ip[8:], s6[:])
+		copy(ip[24:], d6[:])
+		frame = append(append(frame, ip...), l4...)
+	}
+	to := &unix.SockaddrLinklayer{Ifindex: n.ifindex, Protocol: 0x0300 /* htons(ETH_P_ALL) on little endian; unused for SOCK_RAW sends */}
+	if err := unix.Sendto(n.fd, frame, 0, to); err != nil {
+		n.t.Fatalf("send %v -> %v %v:%d: %v", src, dst, proto, port, err)
+	}
+}
+
+// pseudoSum is the one's-complement sum of the TCP/UDP pseudo header.
+func pseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
+	var b []byte
+	b = append(b, src.AsSlice()...)
+	b = append(b, dst.AsSlice()...)
+	b = append(b, 0, proto, byte(length>>8), byte(length))
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	return s
+}
+
+func checksum(b []byte, s uint32) uint16 {
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return ^uint16(s)
+}
+
+// knockAll sends a whole sequence.
+func (n *knockNet) knockAll(src, dst netip.Addr, seq []knock.Frame) {
+	n.t.Helper()
+	for _, f := range seq {
+		n.send(src, dst, f)
+	}
+}
+
+// daemonProc is a tportknockd running in the daemon's namespace.
+type daemonProc struct {
+	cmd  *exec.Cmd
+	log  *sensortest.Log
+	done chan error
+}
+
+// start runs tportknockd -d with the configuration text in the daemon's
+// namespace and waits until it listens (unless --wait-iface is among
+// args).
+func (n *knockNet) start(conf string, args ...string) *daemonProc {
+	n.t.Helper()
+	bin := knockdBin(n.t)
+	path := filepath.Join(n.t.TempDir(), "knock.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	p := &daemonProc{log: &sensortest.Log{}, done: make(chan error, 1)}
+	p.cmd = n.d.Command(bin, append([]string{"-d", "-c", path, "-i", "kd0"}, args...)...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.log.Logf("%s", sc.Text())
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	n.t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if n.t.Failed() {
+			n.t.Logf("tportknockd log:\n%s", p.log)
+		}
+	})
+	wait := true
+	for _, a := range args {
+		if a == "--wait-iface" {
+			wait = false
+		}
+	}
+	if wait {
+		p.log.Wait(n.t, 0, "Kernel filter:")
+	}
+	return p
+}
+
+// stop sends SIGTERM and returns the exit status.
+func (p *daemonProc) stop(t *testing.T) int {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(sensortest.Patience):
+		t.Fatalf("tportknockd did not exit on SIGTERM; log:\n%s", p.log)
+	}
+	p.done <- nil // for the cleanup
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// waitFile waits for path to hold want (lines, in any order).
+func waitFile(t *testing.T, path string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(sensortest.Patience)
+	for {
+		b, _ := os.ReadFile(path)
+		got := strings.Fields(string(b))
+		if sameSet(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %q, want %q", path, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func sameSet(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	m := map[string]int{}
+	for _, g := range got {
+		m[g]++
+	}
+	for _, w := range want {
+		if m[w] == 0 {
+			return false
+		}
+		m[w]--
+	}
+	return true
+}
+
+func seq(t *testing.T, s string) []knock.Frame {
+	t.Helper()
+	f, err := knock.ParseSequence(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// block writes an event whose start command appends %IP% to DIR/NAME.
+func block(dir, name, sequence string, extra ...string) string {
+	b := fmt.Sprintf("<%s>\n sequence = %s\n timeout = 10\n start_command = echo %%IP%% >> %s/%s\n", name, sequence, dir, name)
+	for _, e := range extra {
+		b += " " + e + "\n"
+	}
+	return b + "</" + name + ">\n"
+}
+
+// TestKnockFlagsFamilies: every flag letter, the issue's combination, UDP,
+// IPv4 and IPv6; %IP% reaches the command as the formatted address, and
+// the environment carries the event, name, source and family.
+func TestKnockFlagsFamilies(t *testing.T) {
+	n := newKnockNet(t)
+	dir := t.TempDir()
+	letters := "tcp:1001:f tcp:1002:s tcp:1003:r tcp:1004:p tcp:1005:a tcp:1006:u tcp:1007:x tcp:1008:n tcp:1009:i udp:1010"
+	issue := "udp:1234 tcp:543 tcp:543:i tcp:123:frap tcp:434:x tcp:2345:n"
+	conf := block(dir, "LETTERS", letters) + block(dir, "ISSUE", issue) +
+		"<ENV>\n sequence = udp:3001 tcp:3002:sa\n start_command = echo $TPORTKNOCKD_EVENT $TPORTKNOCKD_NAME $TPORTKNOCKD_SRC $TPORTKNOCKD_FAMILY $TPORTKNOCKD_IFACE >> " + dir + "/ENV\n</ENV>\n"
+	p := n.start(conf)
+	for _, fam := range [][2]netip.Addr{{senderV4, daemonV4}, {senderV6, daemonV6}} {
+		n.knockAll(fam[0], fam[1], seq(t, letters))
+		n.knockAll(fam[0], fam[1], seq(t, issue))
+		n.knockAll(fam[0], fam[1], seq(t, "udp:3001 tcp:3002:sa"))
+	}
+	waitFile(t, filepath.Join(dir, "LETTERS"), "10.77.0.2", "fd77::2")
+	waitFile(t, filepath.Join(dir, "ISSUE"), "10.77.0.2", "fd77::2")
+	waitFile(t, filepath.Join(dir, "ENV"), "start", "ENV", "10.77.0.2", "4", "kd0", "start", "ENV", "fd77::2", "6", "kd0")
+	// A flag set that is near but not exact is no frame of the event: it
+	// neither advances nor resets. SYN+ACK is not the SYN frame, ECE+CWR
+	// on a SYN are not tested.
+	mark := p.log.Len()
+	n.sendRaw(senderV4, daemonV4, knock.TCP, 1001, uint8(knock.FIN))
+	n.sendRaw(senderV4, daemonV4, knock.TCP, 1002, uint8(knock.SYN|knock.ACK))
+	n.sendRaw(senderV4, daemonV4, knock.TCP, 1002, uint8(knock.SYN|knock.ECE|knock.CWR))
+	p.log.Wait(t, mark, "LETTERS: 10.77.0.2 frame 2/10 tcp:1002:s advanced")
+	for _, l := range p.log.Lines()[mark:] {
+		if strings.Contains(l, "reset") {
+			t.Errorf("a near miss reset the progress: %s", l)
+		}
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// TestKnockResetTimeoutInterleaved: a frame out of order resets, a slow
+// sequence expires, two sources interleaved both complete, and a stop
+// runs its delay later for its own source.
+func TestKnockResetTimeoutInterleaved(t *testing.T) {
+	n := newKnockNet(t)
+	dir := t.TempDir()
+	three := "tcp:2001:s tcp:2002:s tcp:2003:s"
+	conf := block(dir, "ORDER", three) +
+		"<SLOW>\n sequence = udp:2101 udp:2102\n timeout = 1\n start_command = echo %IP% >> " + dir + "/SLOW\n</SLOW>\n" +
+		block(dir, "DELAY", "udp:2201", "stop_command = echo %IP% >> "+dir+"/DELAY.stop", "command_delay = 1")
+	p := n.start(conf)
+	f := seq(t, three)
+	mark := p.log.Len()
+	n.send(senderV4, daemonV4, f[0])
+	n.send(senderV4, daemonV4, f[2]) // out of order
+	mark = p.log.Wait(t, mark, "ORDER: 10.77.0.2 reset after 1/3 frames")
+	n.send(senderV4, daemonV4, f[1]) // not the first frame: nothing
+	n.send(senderV4, daemonV4, f[2])
+	// The timeout: the first frame, then nothing until it expires.
+	n.send(senderV4, daemonV4, seq(t, "udp:2101")[0])
+	mark = p.log.Wait(t, mark, "SLOW: 10.77.0.2 expired after 1/2 frames")
+	n.send(senderV4, daemonV4, seq(t, "udp:2102")[0])
+	// Interleaved sources, each completing its own sequence.
+	a, b := netip.MustParseAddr("10.77.0.50"), netip.MustParseAddr("10.77.0.51")
+	for i := range f {
+		n.send(a, daemonV4, f[i])
+		n.send(b, daemonV4, f[i])
+	}
+	waitFile(t, filepath.Join(dir, "ORDER"), "10.77.0.50", "10.77.0.51")
+	if _, err := os.Stat(filepath.Join(dir, "SLOW")); err == nil {
+		t.Errorf("SLOW ran after its timeout")
+	}
+	n.send(senderV6, daemonV6, seq(t, "udp:2201")[0])
+	waitFile(t, filepath.Join(dir, "DELAY"), "fd77::2")
+	p.log.Wait(t, mark, "DELAY: fd77::2 stop due")
+	waitFile(t, filepath.Join(dir, "DELAY.stop"), "fd77::2")
+	// The order in the log: reset before completion, start before stop.
+	log := p.log.String()
+	if strings.Index(log, "DELAY: running start") > strings.Index(log, "DELAY: running stop") {
+		t.Errorf("stop ran before start:\n%s", log)
+	}
+	p.stop(t)
+}
+
+// TestKnockAddressChangeAndComeback: a new address counts at once and a
+// removed one no longer does; the device deleted and created again is
+// captured again; --wait-iface starts without it; SIGTERM runs the
+// pending stop and exits 0; SIGUSR1 reports.
+func TestKnockAddressChangeAndComeback(t *testing.T) {
+	n := newKnockNet(t)
+	dir := t.TempDir()
+	conf := block(dir, "K", "udp:4001 tcp:4002:fa", "stop_command = echo %IP% >> "+dir+"/K.stop", "command_delay = 3600")
+	p := n.start(conf)
+	k := seq(t, "udp:4001 tcp:4002:fa")
+	mark := p.log.Len()
+	n.d.Run("ip", "addr", "add", "10.78.0.9/24", "dev", "kd0")
+	mark = p.log.Wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 10.78.0.9")
+	n.d.Run("ip", "addr", "del", "10.77.0.1/24", "dev", "kd0")
+	mark = p.log.Wait(t, mark, "Listening on kd0 for knocks to 10.78.0.9 fd77::1")
+	n.knockAll(netip.MustParseAddr("10.77.0.60"), daemonV4, k)
+	n.knockAll(netip.MustParseAddr("10.77.0.61"), netip.MustParseAddr("10.78.0.9"), k)
+	waitFile(t, filepath.Join(dir, "K"), "10.77.0.61")
+
+	// Away and back.
+	n.d.Run("ip", "link", "del", "kd0")
+	mark = p.log.Wait(t, mark, "Interface kd0 disappeared")
+	n.addVeth()
+	n.openSender()
+	n.s.Run("ip", "link", "set", "ks0", "up")
+	mark = p.log.Wait(t, mark, "Interface kd0 is back")
+	p.log.Wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
+	n.knockAll(netip.MustParseAddr("10.77.0.62"), daemonV4, k)
+	waitFile(t, filepath.Join(dir, "K"), "10.77.0.61", "10.77.0.62")
+
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	p.log.Wait(t, mark, "pending stops: 2")
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	waitFile(t, filepath.Join(dir, "K.stop"), "10.77.0.61", "10.77.0.62")
+
+	// --wait-iface: the device is missing at start.
+	n.d.Run("ip", "link", "del", "kd0")
+	q := n.start(conf, "--wait-iface")
+	q.log.Wait(t, 0, "does not exist yet, waiting for it")
+	n.addVeth()
+	n.openSender()
+	n.s.Run("ip", "link", "set", "ks0", "up")
+	q.log.Wait(t, 0, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
+	n.knockAll(netip.MustParseAddr("10.77.0.63"), daemonV4, k)
+	waitFile(t, filepath.Join(dir, "K"), "10.77.0.61", "10.77.0.62", "10.77.0.63")
+	q.stop(t)
+}
+
+// TestKnockExamples: the shipped example configuration, with commands
+// that record instead of print, is completed by a sender for each event.
+func TestKnockExamples(t *testing.T) {
+	n := newKnockNet(t)
+	dir := t.TempDir()
+	path := filepath.Join("..", "..", "..", "examples", "tportknockd.conf")
+	evs, err := ReadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf strings.Builder
+	name := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) > 0 && strings.HasPrefix(f[0], "<") && !strings.HasPrefix(f[0], "</"):
+			name = strings.Trim(f[0], "<>")
+		case len(f) > 0 && f[0] == "start_command":
+			l = " start_command = echo %IP% >> " + dir + "/" + name
+		case len(f) > 0 && f[0] == "stop_command":
+			l = " stop_command = echo %IP% >> " + dir + "/" + name + ".stop"
+		}
+		conf.WriteString(l + "\n")
+	}
+	p := n.start(conf.String())
+	for i, ev := range evs {
+		src := netip.AddrFrom4([4]byte{10, 77, 0, byte(100 + i)})
+		n.knockAll(src, daemonV4, ev.Sequence)
+		waitFile(t, filepath.Join(dir, ev.Name), src.String())
+	}
+	p.stop(t)
+	// SIGTERM ran the pending stops of the two events that have one.
+	waitFile(t, filepath.Join(dir, "SSH.stop"), "10.77.0.100")
+	waitFile(t, filepath.Join(dir, "SSH2.stop"), "10.77.0.102")
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package tportknockd
+
+import (
+	"io"
+)
+
+// serve needs AF_PACKET and rtnetlink: Linux only.
+func serve(o *options, argv []string, stderr io.Writer) int {
+	io.WriteString(stderr, "tportknockd: capture needs Linux\n")
+	return 1
+}
