@@ -100,8 +100,8 @@ install:
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tuninetd
 	$(INSTALL) -m 0755 bin/tuninetd $(DESTDIR)$(SBINDIR)/tuninetd
 	for l in $(DAEMON_LINKS); do ln -sfn tuninetd $(DESTDIR)$(SBINDIR)/$$l; done
-	$(INSTALL) -m 0644 man/tuninetd.8 man/tuntapd.8 $(DESTDIR)$(MANDIR)/man8/
-	$(INSTALL) -m 0644 LICENSE CHANGELOG.md README.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 man/tuninetd.8 man/tuntapd.8 man/tportknockd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 LICENSE CHANGELOG.md README.md examples/tportknockd.conf $(DESTDIR)$(DOCDIR)/
 	for u in packaging/systemd/*.service; do \
 		sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/tuninetd/|$(SYSCONFDIR)/tuninetd/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
@@ -112,7 +112,7 @@ install:
 # other than the example.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tuninetd $(addprefix $(DESTDIR)$(SBINDIR)/,$(DAEMON_LINKS)) \
-		$(DESTDIR)$(MANDIR)/man8/tuninetd.8 $(DESTDIR)$(MANDIR)/man8/tuntapd.8 \
+		$(DESTDIR)$(MANDIR)/man8/tuninetd.8 $(DESTDIR)$(MANDIR)/man8/tuntapd.8 $(DESTDIR)$(MANDIR)/man8/tportknockd.8 \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(wildcard packaging/systemd/*.service))) \
 		$(DESTDIR)$(SYSCONFDIR)/tuninetd/example.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
@@ -132,10 +132,10 @@ deb: $(DEB_ARCHS:%=$(DEBDIR)/tuninetd_$(VERSION)_%.deb)
 $(DEBDIR)/tuninetd_$(VERSION)_%.deb: FORCE
 	@rm -rf $(DEBDIR)/deb-$* && mkdir -p $(DEBDIR)/deb-$*
 	env GOOS=linux $(call deb_goarch,$*) CGO_ENABLED=0 $(GOBUILD) -o $(DEBDIR)/deb-$*/tuninetd ./cmd/tuninetd
-	for m in tuninetd.8 tuntapd.8; do gzip -9n < man/$$m > $(DEBDIR)/deb-$*/$$m.gz || exit 1; done
+	for m in tuninetd.8 tuntapd.8 tportknockd.8; do gzip -9n < man/$$m > $(DEBDIR)/deb-$*/$$m.gz || exit 1; done
 	gzip -9n < CHANGELOG.md > $(DEBDIR)/deb-$*/changelog.gz
 	{ cat packaging/deb/copyright.head; sed -e 's/^$$/./' -e 's/^/ /' LICENSE; } > $(DEBDIR)/deb-$*/copyright
-	cp packaging/systemd/*.service packaging/example.conf packaging/deb/postinst packaging/deb/postrm $(DEBDIR)/deb-$*/
+	cp packaging/systemd/*.service packaging/example.conf examples/tportknockd.conf packaging/deb/postinst packaging/deb/postrm $(DEBDIR)/deb-$*/
 	cd $(DEBDIR)/deb-$* && DEB_ARCH=$* DEB_VERSION=$(VERSION) DEB_MAINTAINER='$(DEB_MAINTAINER)' \
 		$(NFPM) package --packager deb --config $(CURDIR)/packaging/deb/nfpm.yaml --target $(abspath $@)
 

@@ -54,10 +54,8 @@ var optionTable = cli.Table{
 		Help: "print every knock step and the kernel filter expression"},
 	{Option: getopt.Option{Short: 'D', Long: "daemon"},
 		Help: "daemonize process (log to syslog); start-up errors are still printed here"},
-	{Option: getopt.Option{Short: 'h', Long: "help"}, CommandLineOnly: true,
-		Help: "print this help"},
-	{Option: getopt.Option{Long: "version"}, CommandLineOnly: true,
-		Help: "print version"},
+	cli.HelpOption,
+	cli.VersionOption,
 	{Option: getopt.Option{Long: "wait-iface"},
 		Help: "the -i device may be missing at start; wait for it to appear"},
 	{Option: getopt.Option{Long: "cmd-timeout", HasArg: true}, Arg: "SECONDS",
@@ -142,8 +140,10 @@ func parseCommandLine(prog string, args []string) (*options, *exit) {
 		case "-D":
 			o.daemon = true
 		case "-h":
-			return nil, &exit{code: 0, stdout: usage()}
-		case "--version":
+			// As the other daemons of the binary: the usage on stderr,
+			// status 1.
+			return nil, &exit{code: 1, stderr: usage()}
+		case "-v":
 			return nil, &exit{code: 0, stdout: "tportknockd " + Version + "\n"}
 		case "--wait-iface":
 			o.waitIface = true
@@ -228,8 +228,13 @@ func listDevices() (string, error) {
 }
 
 func usage() string {
-	return `tportknockd ` + Version + `: port and TCP-flag knocking daemon
-Usage: tportknockd -c <config> -i <device> [options]
+	return `tportknockd ` + Version + `
+
+Port and TCP-flag knocking daemon
+
+Usage: tportknockd -c <config> -i <device> [-r <sec>] [-d] [-D] [options]
+       tportknockd -C <config>
+       tportknockd -l
 
 -c <config>  configuration file with the knock sequences
 -C <config>  check the configuration for typos and syntax errors and print
@@ -240,6 +245,7 @@ Usage: tportknockd -c <config> -i <device> [options]
 -d           debug: print every knock step and the kernel filter
 -D           daemon mode (log to syslog)
 -h           help
+-v           print version
 
 Options of this version (long options take --name=VALUE or --name VALUE):
 

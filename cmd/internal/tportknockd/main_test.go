@@ -98,15 +98,20 @@ func TestCommandLineErrors(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
+	// As tuninetd and tuntapd: the usage on stderr, status 1, the
+	// version line first.
 	for _, a := range []string{"-h", "--help", "--he"} {
 		code, out, errs := runArgs(a)
-		if code != 0 || errs != "" || !strings.Contains(out, "-C <config>") || !strings.Contains(out, "--max-sources=N") {
+		if code != 1 || out != "" || !strings.HasPrefix(errs, "tportknockd "+Version+"\n") ||
+			!strings.Contains(errs, "-C <config>") || !strings.Contains(errs, "--max-sources=N") {
 			t.Errorf("%s: %d %q %q", a, code, out, errs)
 		}
 	}
-	code, out, _ := runArgs("--version")
-	if code != 0 || out != "tportknockd "+Version+"\n" {
-		t.Errorf("--version: %d %q", code, out)
+	for _, a := range []string{"-v", "--version"} {
+		code, out, _ := runArgs(a)
+		if code != 0 || out != "tportknockd "+Version+"\n" {
+			t.Errorf("%s: %d %q", a, code, out)
+		}
 	}
 }
 
