@@ -142,10 +142,14 @@ $(DEBDIR)/tuninetd_$(VERSION)_%.deb: FORCE
 FORCE:
 
 # Benchmarks against tcpdump on veth traffic in a throwaway namespace
-# (root). They print figures and assert nothing.
+# (root), tportknockd's CPU and memory under floods (TPORTKNOCKD_BENCH
+# frames, default 1,000,000) and the knock table's size. They print
+# figures and assert nothing.
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/
 	TUNINETD_NFLOG_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestNFLOGBenchmark$$' -timeout 900s -v ./sensor/nflog/
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./cmd/internal/tportknockd/
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench Flood -benchtime 3x -v ./core/knock/
 
 # A throwaway namespace with a tun device: traffic starts the example
 # script, silence stops it (root). Builds first when Go is on PATH (sudo

@@ -29,7 +29,7 @@ var (
 
 // knockdBin builds the multi-call binary once and returns its tportknockd
 // link; it skips (fails with TUNINETD_REQUIRE_NETNS=1) without namespaces.
-func knockdBin(t *testing.T) string {
+func knockdBin(t testing.TB) string {
 	t.Helper()
 	sensortest.RequireNetns(t)
 	buildOnce.Do(func() {
@@ -73,14 +73,14 @@ var (
 // Ethernet frames: knocks never depend on the sender's TCP stack, and
 // their sources may be spoofed.
 type knockNet struct {
-	t        *testing.T
+	t        testing.TB
 	d, s     *sensortest.Namespace
 	fd       int
 	ifindex  int
 	src, dst net.HardwareAddr
 }
 
-func newKnockNet(t *testing.T) *knockNet {
+func newKnockNet(t testing.TB) *knockNet {
 	t.Helper()
 	n := &knockNet{t: t, d: sensortest.NewNamespace(t), s: sensortest.NewNamespace(t), fd: -1}
 	n.addVeth()
@@ -155,6 +155,16 @@ func (n *knockNet) send(src, dst netip.Addr, f knock.Frame) {
 // sendRaw writes one TCP segment (with flags) or UDP datagram.
 func (n *knockNet) sendRaw(src, dst netip.Addr, proto knock.Proto, port uint16, flags uint8) {
 	n.t.Helper()
+	frame := buildFrame(n.src, n.dst, src, dst, proto, port, flags)
+	if err := unix.Sendto(n.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: n.ifindex}); err != nil {
+		n.t.Fatalf("send %v -> %v %v:%d: %v", src, dst, proto, port, err)
+	}
+}
+
+// buildFrame returns an Ethernet frame from srcMAC to dstMAC holding an
+// IPv4 or IPv6 packet from src to dst: a TCP segment with flags, or a UDP
+// datagram with one byte of payload, to port; checksums are right.
+func buildFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, proto knock.Proto, port uint16, flags uint8) []byte {
 	var l4 []byte
 	if proto == knock.TCP {
 		l4 = make([]byte, 20)
@@ -171,8 +181,7 @@ func (n *knockNet) sendRaw(src, dst netip.Addr, proto knock.Proto, port uint16, 
 		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
 		l4[8] = 'k'
 	}
-	sum := pseudoSum(src, dst, uint8(proto), len(l4))
-	ck := checksum(l4, sum)
+	ck := checksum(l4, pseudoSum(src, dst, uint8(proto), len(l4)))
 	if proto == knock.TCP {
 		binary.BigEndian.PutUint16(l4[16:], ck)
 	} else {
@@ -181,8 +190,7 @@ func (n *knockNet) sendRaw(src, dst netip.Addr, proto knock.Proto, port uint16, 
 		}
 		binary.BigEndian.PutUint16(l4[6:], ck)
 	}
-	frame := append([]byte{}, n.dst...)
-	frame = append(frame, n.src...)
+	frame := append(append([]byte{}, dstMAC...), srcMAC...)
 	if src.Is4() {
 		frame = append(frame, 0x08, 0x00)
 		ip := make([]byte, 20)
@@ -194,23 +202,18 @@ func (n *knockNet) sendRaw(src, dst netip.Addr, proto knock.Proto, port uint16, 
 		copy(ip[12:], s4[:])
 		copy(ip[16:], d4[:])
 		binary.BigEndian.PutUint16(ip[10:], checksum(ip, 0))
-		frame = append(append(frame, ip...), l4...)
-	} else {
-		frame = append(frame, 0x86, 0xdd)
-		ip := make([]byte, 40)
-		ip[0] = 0x60
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
-		ip[6] = uint8(proto)
-		ip[7] = 64
-		s6, d6 := src.As16(), dst.As16()
-		copy(ip[8:], s6[:])
-		copy(ip[24:], d6[:])
-		frame = append(append(frame, ip...), l4...)
+		return append(append(frame, ip...), l4...)
 	}
-	to := &unix.SockaddrLinklayer{Ifindex: n.ifindex, Protocol: 0x0300 /* htons(ETH_P_ALL) on little endian; unused for SOCK_RAW sends */}
-	if err := unix.Sendto(n.fd, frame, 0, to); err != nil {
-		n.t.Fatalf("send %v -> %v %v:%d: %v", src, dst, proto, port, err)
-	}
+	frame = append(frame, 0x86, 0xdd)
+	ip := make([]byte, 40)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
+	ip[6] = uint8(proto)
+	ip[7] = 64
+	s6, d6 := src.As16(), dst.As16()
+	copy(ip[8:], s6[:])
+	copy(ip[24:], d6[:])
+	return append(append(frame, ip...), l4...)
 }
 
 // pseudoSum is the one's-complement sum of the TCP/UDP pseudo header.
@@ -259,19 +262,26 @@ type daemonProc struct {
 // args).
 func (n *knockNet) start(conf string, args ...string) *daemonProc {
 	n.t.Helper()
-	bin := knockdBin(n.t)
-	path := filepath.Join(n.t.TempDir(), "knock.conf")
+	return n.startWith(n.t, conf, append([]string{"-d"}, args...)...)
+}
+
+// startWith runs tportknockd with args (then -c and -i) and waits until it
+// listens (unless --wait-iface is among args).
+func (n *knockNet) startWith(tb testing.TB, conf string, args ...string) *daemonProc {
+	tb.Helper()
+	bin := knockdBin(tb)
+	path := filepath.Join(tb.TempDir(), "knock.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		n.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	p := &daemonProc{log: &sensortest.Log{}, done: make(chan error, 1)}
-	p.cmd = n.d.Command(bin, append([]string{"-d", "-c", path, "-i", "kd0"}, args...)...)
+	p.cmd = n.d.Command(bin, append(args, "-c", path, "-i", "kd0")...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
-		n.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := p.cmd.Start(); err != nil {
-		n.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -280,11 +290,11 @@ func (n *knockNet) start(conf string, args ...string) *daemonProc {
 		}
 		p.done <- p.cmd.Wait()
 	}()
-	n.t.Cleanup(func() {
+	tb.Cleanup(func() {
 		p.cmd.Process.Kill()
 		<-p.done
-		if n.t.Failed() {
-			n.t.Logf("tportknockd log:\n%s", p.log)
+		if tb.Failed() {
+			tb.Logf("tportknockd log:\n%s", p.log)
 		}
 	})
 	wait := true
@@ -294,13 +304,13 @@ func (n *knockNet) start(conf string, args ...string) *daemonProc {
 		}
 	}
 	if wait {
-		p.log.Wait(n.t, 0, "Kernel filter:")
+		p.log.Wait(tb, 0, "Listening on kd0 for knocks to")
 	}
 	return p
 }
 
 // stop sends SIGTERM and returns the exit status.
-func (p *daemonProc) stop(t *testing.T) int {
+func (p *daemonProc) stop(t testing.TB) int {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -346,7 +356,7 @@ func sameSet(got, want []string) bool {
 	return true
 }
 
-func seq(t *testing.T, s string) []knock.Frame {
+func seq(t testing.TB, s string) []knock.Frame {
 	t.Helper()
 	f, err := knock.ParseSequence(s)
 	if err != nil {

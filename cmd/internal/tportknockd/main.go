@@ -27,7 +27,7 @@ var Version = version.Version
 const (
 	maxSeconds = 86400 * 365
 	// maxSourcesLimit keeps the table within what a router's memory can
-	// hold (about 100 bytes an entry).
+	// hold (about 130 bytes an entry).
 	maxSourcesLimit = 1 << 24
 	// DefaultCmdTimeout is --cmd-timeout's default, as tuninetd's.
 	DefaultCmdTimeout = 300 * time.Second

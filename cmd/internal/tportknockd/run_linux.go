@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,8 @@ const (
 	// loop; when full, the reader waits and the kernel's socket buffer
 	// holds the rest.
 	packetQueue = 256
+	// gcPercent is the daemon's GOGC (see serve).
+	gcPercent = 25
 	// resubscribeDelay spaces netlink subscriptions after one broke.
 	resubscribeDelay = time.Second
 )
@@ -53,6 +56,15 @@ func serve(o *options, argv []string, stderr io.Writer) int {
 	report := daemon.Child(daemonMarker)
 	if o.daemon && report == nil {
 		return startDaemon(argv, stderr)
+	}
+	// The knock table holds no pointers, so a collection costs little
+	// however full it is, and the garbage is per-packet buffers: collect
+	// at a quarter of the live heap rather than doubling it. A full
+	// default table under a flood of spoofed sources measured 16 MB
+	// resident instead of 25 MB, for about 15% more CPU per frame that
+	// reaches user space (make bench). GOGC, when set, still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	// Signals first: a SIGUSR1 during start-up must not kill us.
 	sigs := make(chan os.Signal, 16)
@@ -128,6 +140,10 @@ type counters struct {
 	evicted, refused, dropped               uint64
 	ran, failed, skipped                    atomic.Uint64
 	addrChanges, reattached, filterFailures uint64
+	// passed and dropped are the socket's PACKET_STATISTICS, summed at
+	// each report: packets the kernel filter passed, and those of them
+	// lost because the socket's receive buffer was full.
+	passed, lost uint64
 }
 
 // knocker is the daemon: one loop goroutine owns the machine, the socket
@@ -232,6 +248,7 @@ func (k *knocker) close() {
 
 func (k *knocker) closeSocket() {
 	if k.sock != nil {
+		k.socketStats()
 		close(k.quit)
 		k.sock.Close()
 		k.sock = nil
@@ -566,10 +583,23 @@ func (k *knocker) status() {
 	k.log.Printf("- sources in progress: %d (limit %d), pending stops: %d, queued commands: %d",
 		k.m.InProgress(), k.o.maxSources, k.m.PendingStops(), len(k.queue))
 	n := &k.n
+	k.socketStats()
+	k.log.Printf("- kernel filter passed %d packets, %d of them lost (socket buffer full)", n.passed, n.lost)
 	k.log.Printf("- packets: %d (%d not a knock), steps: %d advanced, %d completed, %d reset, %d expired, %d evicted, %d refused",
 		n.packets, n.ignored, n.advanced, n.completed, n.reset, n.expired, n.evicted, n.refused)
 	k.log.Printf("- commands: %d run, %d failed, %d dropped (queue full), %d skipped at exit; address changes: %d, re-attached: %d",
 		n.ran.Load(), n.failed.Load(), n.dropped, n.skipped.Load(), n.addrChanges, n.reattached)
+}
+
+// socketStats adds the socket's counters (cleared as they are read).
+func (k *knocker) socketStats() {
+	if k.sock == nil {
+		return
+	}
+	if p, d, err := k.sock.Stats(); err == nil {
+		k.n.passed += p
+		k.n.lost += d
+	}
 }
 
 // ifIndex returns an interface's index; a missing one is an error
