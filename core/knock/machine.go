@@ -110,7 +110,7 @@ type Machine struct {
 	max      int
 	maxStops int
 
-	table   map[key]int32
+	table map[key]int32
 	// churn counts removals since the table was last rebuilt (see
 	// drop).
 	churn   int
