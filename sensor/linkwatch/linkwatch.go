@@ -37,9 +37,10 @@ type Update struct {
 	Name    string // the interface name; "" when the message has none
 	Flags   uint32 // IFF_* flags (IFF_UP, IFF_LOWER_UP, ...)
 	Deleted bool   // RTM_DELLINK: the link is gone; RTM_DELADDR: the address
-	// Addr is the address of an address notification (Config.Addresses),
-	// invalid for a link notification. Name is "" then.
-	Addr netip.Addr
+	// Prefix is the address (and prefix length) of an address
+	// notification (Config.Addresses) or of an Addrs listing; invalid for
+	// a link. Name is "" then.
+	Prefix netip.Prefix
 }
 
 // Config says where and how to watch.
@@ -171,6 +172,7 @@ func parseAddr(m netlink.Message) (Update, bool) {
 	if err != nil {
 		return Update{}, false
 	}
+	bits := int(m.Data[1])
 	var local, addr netip.Addr
 	for ad.Next() {
 		a, ok := netip.AddrFromSlice(ad.Bytes())
@@ -187,11 +189,47 @@ func parseAddr(m netlink.Message) (Update, bool) {
 	if local.IsValid() {
 		addr = local
 	}
-	if !addr.IsValid() {
+	if !addr.IsValid() || bits > addr.BitLen() {
 		return Update{}, false
 	}
-	u.Addr = addr
+	u.Prefix = netip.PrefixFrom(addr, bits)
 	return u, true
+}
+
+// Links lists the links of the network namespace (cfg.NetNS; the other
+// fields are ignored), in the kernel's order.
+func Links(cfg Config) ([]Update, error) {
+	return dump(cfg, unix.RTM_GETLINK, unix.SizeofIfInfomsg)
+}
+
+// Addrs lists the IPv4 and IPv6 addresses of the network namespace
+// (cfg.NetNS; the other fields are ignored): Index and Prefix of each.
+func Addrs(cfg Config) ([]Update, error) {
+	return dump(cfg, unix.RTM_GETADDR, 8) // struct ifaddrmsg, AF_UNSPEC
+}
+
+// dump asks for a listing of typ with an all-zero request header of
+// hdrLen bytes and decodes the answer.
+func dump(cfg Config, typ netlink.HeaderType, hdrLen int) ([]Update, error) {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: cfg.NetNS})
+	if err != nil {
+		return nil, fmt.Errorf("linkwatch: %w", err)
+	}
+	defer c.Close()
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
+		Data:   make([]byte, hdrLen),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("linkwatch: dump: %w", err)
+	}
+	var us []Update
+	for _, m := range msgs {
+		if u, ok := parse(m); ok {
+			us = append(us, u)
+		}
+	}
+	return us, nil
 }
 
 // Subscribe delivers link updates to ch from a goroutine of its own until

@@ -74,6 +74,10 @@ func ifaddrmsg(t *testing.T, family uint8, index int32, attrs []netlink.Attribut
 	t.Helper()
 	b := make([]byte, 8)
 	b[0] = family
+	b[1] = 24
+	if family == unix.AF_INET6 {
+		b[1] = 64
+	}
 	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
 	a, err := netlink.MarshalAttributes(attrs)
 	if err != nil {
@@ -97,13 +101,13 @@ func TestParseAddr(t *testing.T) {
 	}{
 		{"ipv4", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
 			Data: ifaddrmsg(t, unix.AF_INET, 5, []netlink.Attribute{attr(unix.IFA_ADDRESS, v4), attr(unix.IFA_LOCAL, v4)})},
-			Update{Index: 5, Addr: v4}, true},
+			Update{Index: 5, Prefix: netip.PrefixFrom(v4, 24)}, true},
 		{"point-to-point: the local address, not the peer", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
 			Data: ifaddrmsg(t, unix.AF_INET, 5, []netlink.Attribute{attr(unix.IFA_ADDRESS, peer), attr(unix.IFA_LOCAL, v4)})},
-			Update{Index: 5, Addr: v4}, true},
+			Update{Index: 5, Prefix: netip.PrefixFrom(v4, 24)}, true},
 		{"ipv6 deleted", netlink.Message{Header: netlink.Header{Type: unix.RTM_DELADDR},
 			Data: ifaddrmsg(t, unix.AF_INET6, 6, []netlink.Attribute{attr(unix.IFA_ADDRESS, v6)})},
-			Update{Index: 6, Addr: v6, Deleted: true}, true},
+			Update{Index: 6, Prefix: netip.PrefixFrom(v6, 64), Deleted: true}, true},
 		{"family mismatch", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
 			Data: ifaddrmsg(t, unix.AF_INET6, 6, []netlink.Attribute{attr(unix.IFA_ADDRESS, v4)})},
 			Update{}, false},

@@ -7,11 +7,9 @@ package tportknockd
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tuninetd/tuninetd/cmd/internal/cli"
@@ -201,30 +199,6 @@ func (o *options) run() *exit {
 		return &exit{code: 0, stdout: out}
 	}
 	return nil // the daemon runs (serve)
-}
-
-// listDevices is -l: one line per network device, its state and its IP
-// addresses, in the kernel's index order.
-func listDevices() (string, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return "", fmt.Errorf("list devices: %w", err)
-	}
-	var b strings.Builder
-	for _, ifi := range ifs {
-		state := "down"
-		if ifi.Flags&net.FlagUp != 0 {
-			state = "up"
-		}
-		fmt.Fprintf(&b, "%s %s", ifi.Name, state)
-		if as, err := ifi.Addrs(); err == nil {
-			for _, a := range as {
-				b.WriteString(" " + a.String())
-			}
-		}
-		b.WriteByte('\n')
-	}
-	return b.String(), nil
 }
 
 func usage() string {

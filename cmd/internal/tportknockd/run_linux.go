@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -466,6 +464,7 @@ func (k *knocker) resync(first bool) error {
 		return err
 	}
 	f := knock.NewFilter(k.m.Events(), addrs)
+	addrs = f.Addrs() // sorted, without duplicates
 	if k.sock != nil && k.sock.Index() != index {
 		// Deleted and created again between two looks.
 		k.closeSocket()
@@ -621,20 +620,47 @@ func ifIndex(name string) (int, error) {
 }
 
 // addrsOf returns the IP addresses of the interface with that index, IPv4
-// and IPv6, sorted.
+// and IPv6.
 func addrsOf(index int) ([]netip.Addr, error) {
-	as, err := (&net.Interface{Index: index}).Addrs()
+	all, err := linkwatch.Addrs(linkwatch.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("addresses: %w", err)
 	}
 	var out []netip.Addr
-	for _, a := range as {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, p.Addr().Unmap())
+	for _, a := range all {
+		if a.Index == index {
+			out = append(out, a.Prefix.Addr())
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
 	return out, nil
+}
+
+// listDevices is -l: one line per network device, its state and its IP
+// addresses, in the kernel's index order.
+func listDevices() (string, error) {
+	links, err := linkwatch.Links(linkwatch.Config{})
+	if err != nil {
+		return "", fmt.Errorf("list devices: %w", err)
+	}
+	addrs, err := linkwatch.Addrs(linkwatch.Config{})
+	if err != nil {
+		return "", fmt.Errorf("list devices: %w", err)
+	}
+	var b strings.Builder
+	for _, l := range links {
+		state := "down"
+		if l.Flags&unix.IFF_UP != 0 {
+			state = "up"
+		}
+		fmt.Fprintf(&b, "%s %s", l.Name, state)
+		for _, a := range addrs {
+			if a.Index == l.Index {
+				b.WriteString(" " + a.Prefix.String())
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
 }
 
 func equalAddrs(a, b []netip.Addr) bool {

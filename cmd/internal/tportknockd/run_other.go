@@ -3,6 +3,7 @@
 package tportknockd
 
 import (
+	"errors"
 	"io"
 )
 
@@ -10,4 +11,9 @@ import (
 func serve(o *options, argv []string, stderr io.Writer) int {
 	io.WriteString(stderr, "tportknockd: capture needs Linux\n")
 	return 1
+}
+
+// listDevices needs rtnetlink: Linux only.
+func listDevices() (string, error) {
+	return "", errors.New("listing devices needs Linux")
 }
