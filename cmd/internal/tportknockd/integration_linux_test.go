@@ -544,3 +544,48 @@ func TestKnockExamples(t *testing.T) {
 	waitFile(t, filepath.Join(dir, "SSH.stop"), "10.77.0.100")
 	waitFile(t, filepath.Join(dir, "SSH2.stop"), "10.77.0.102")
 }
+
+// TestKnockDaemonize: -D reports start-up before detaching: a start-up
+// error is printed by the parent with status 1; success prints the pid
+// and the detached daemon answers knocks.
+func TestKnockDaemonize(t *testing.T) {
+	n := newKnockNet(t)
+	bin := knockdBin(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "knock.conf")
+	if err := os.WriteFile(path, []byte(block(dir, "D", "udp:6001 udp:6002")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.d.Command(bin, "-D", "-c", path, "-i", "nosuch0").CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "interface nosuch0: no such device") {
+		t.Errorf("-D with a missing device: status %d, %q", code, out)
+	}
+	out, err = n.d.Command(bin, "-D", "-c", path, "-i", "kd0").CombinedOutput()
+	var pid int
+	if _, serr := fmt.Sscanf(string(out), "tportknockd has been started with PID: %d", &pid); exitCode(err) != 0 || serr != nil {
+		t.Fatalf("-D: status %d, %q", exitCode(err), out)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	n.knockAll(senderV4, daemonV4, seq(t, "udp:6001 udp:6002"))
+	waitFile(t, filepath.Join(dir, "D"), "10.77.0.2")
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(sensortest.Patience)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon %d still running after SIGTERM", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
