@@ -589,3 +589,20 @@ func exitCode(err error) int {
 	}
 	return -1
 }
+
+// TestKnockSecondSignal: SIGTERM waits for the pending stop to run; a
+// second SIGTERM ends the wait.
+func TestKnockSecondSignal(t *testing.T) {
+	n := newKnockNet(t)
+	dir := t.TempDir()
+	p := n.start(block(dir, "S", "udp:6101", "stop_command = echo stopping; sleep 600", "command_delay = 3600"))
+	n.send(senderV4, daemonV4, seq(t, "udp:6101")[0])
+	waitFile(t, filepath.Join(dir, "S"), "10.77.0.2")
+	mark := p.log.Len()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.log.Wait(t, mark, "S stop: stopping")
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	p.log.Wait(t, mark, "Second signal")
+}

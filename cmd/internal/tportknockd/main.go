@@ -1,7 +1,17 @@
-// Package tportknockd is the command line of tportknockd, the port- and
-// TCP-flag-knocking daemon: the original tportknockd's flags (-c -C -i -r
-// -l -d -D -h) plus long options, its configuration format, and -C and -l.
-// The knock logic itself is package core/knock.
+// Package tportknockd is tportknockd, the port- and TCP-flag-knocking
+// daemon of the multi-call binary: the original tportknockd's flags (-c -C
+// -i -r -l -d -D -h) plus long options, its configuration format, -C and
+// -l (main.go, config.go), and the daemon (run_linux.go).
+//
+// A packet travels: the kernel filter (knock.NewFilter for the device's
+// addresses, compiled by bpfc, attached to an afpacket.Socket) drops
+// everything that cannot be a knock; a reader goroutine hands what passes
+// to the loop goroutine, which owns the knock.Machine, the socket and the
+// filter; the machine's steps are logged and their commands queued to one
+// worker that runs them through core's ShellRunner. Link and address
+// notifications (linkwatch) make the loop look at the device again:
+// re-attach the filter when its addresses changed, re-open the socket
+// when it came back. The knock logic itself is package core/knock.
 package tportknockd
 
 import (

@@ -321,7 +321,7 @@ func (k *knocker) loop(sigs <-chan os.Signal) int {
 				if s == syscall.SIGINT {
 					name = "SIGINT"
 				}
-				k.shutdown(name)
+				k.shutdown(name, sigs)
 				return 0
 			}
 		}
@@ -416,8 +416,8 @@ func (k *knocker) run(a knock.Action) {
 
 // shutdown stops capturing and runs the stop commands still pending now,
 // so no firewall hole a start opened outlives the daemon, then waits for
-// the worker to finish.
-func (k *knocker) shutdown(sig string) {
+// the worker to finish. A second SIGTERM or SIGINT ends the wait.
+func (k *knocker) shutdown(sig string, sigs <-chan os.Signal) {
 	k.log.Printf("%s caught, exiting", sig)
 	k.closeSocket()
 	k.unsubscribe()
@@ -426,11 +426,26 @@ func (k *knocker) shutdown(sig string) {
 	if len(pending) > 0 {
 		k.log.Printf("Running %d pending stop commands before exit", len(pending))
 	}
-	for _, a := range pending {
-		k.queue <- a // the worker drains the queue: this waits, never drops
+	done := make(chan struct{})
+	go func() {
+		for _, a := range pending {
+			k.queue <- a // the worker drains the queue: this waits, never drops
+		}
+		close(k.queue)
+		<-k.workerDone
+		close(done)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			if s == syscall.SIGTERM || s == syscall.SIGINT {
+				k.log.Printf("Second signal: exiting without waiting for the commands")
+				return
+			}
+		}
 	}
-	close(k.queue)
-	<-k.workerDone
 }
 
 // resync looks at the device and brings the socket and its filter in
