@@ -424,6 +424,13 @@ func (l *Loop) start(tr *trigger) {
 func (l *Loop) stop(reason string) {
 	l.fsm.st = stStopping
 	l.signals.stop = ""
+	// Sensors switch modes on their own goroutines and may take a while
+	// on a busy machine; switching while the stop command runs means the
+	// first packet after it finds them already reporting packet by
+	// packet, not only as up-state evidence that can never start.
+	for _, s := range l.sensors {
+		s.SetMode(sensor.Standby)
+	}
 	idle := time.Duration(l.now() - l.lastActivity())
 	l.stats.stopIdle = idle
 	t := l.trigger("stop", reason)
@@ -502,14 +509,10 @@ func (l *Loop) onDone(d cmdDone) {
 			l.fsm.holding = true
 			l.fsm.holdUntil = now + int64(l.cfg.Holdoff)
 		}
-		// Arm before switching sensors back so the first standby packet
-		// cannot slip through; packets stamped before now (seen during
-		// stop) do not count.
+		// The sensors went back to standby when stop began; packets
+		// stamped before now (seen during stop) do not count.
 		for _, s := range l.sinks {
 			s.armAt(now)
-		}
-		for _, s := range l.sensors {
-			s.SetMode(sensor.Standby)
 		}
 		if l.cfg.AfterStop != nil {
 			l.cfg.AfterStop()

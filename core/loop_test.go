@@ -234,6 +234,12 @@ func TestActivityKeepsUpAndStopAtTTL(t *testing.T) {
 	if c.c.Line != "/etc/vpn.sh stop" {
 		t.Errorf("line %q", c.c.Line)
 	}
+	// The sensors are back in standby while stop runs, so the first
+	// packet after it is read packet by packet however slow their
+	// goroutine is to switch.
+	if m := h.sensors[0].getModes(); !slices.Equal(m, []sensor.Mode{sensor.Up, sensor.Standby}) {
+		t.Errorf("modes while stop runs %v, want [up standby]", m)
+	}
 	after := 0
 	h.l.cfg.AfterStop = func() { after++ } // read only by the loop goroutine, which is idle until finish
 	s = h.finish(c, nil)

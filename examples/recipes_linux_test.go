@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,48 +40,23 @@ const (
 	rounds = 5
 )
 
-var build struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// bin is the multi-call binary under test, built from ../cmd/tuninetd as
+// make builds it.
+var bin sensortest.Binary
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == standinArg {
 		os.Exit(tproxyStandin())
 	}
 	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
+	bin.Remove()
 	os.Exit(code)
 }
 
-// binary returns the path of tuninetd built from ../cmd/tuninetd as make
-// builds it (CGO off).
+// binary returns the path of tuninetd.
 func binary(t *testing.T) string {
 	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "tuninetd-recipes-bin-")
-		if build.err != nil {
-			return
-		}
-		build.path = filepath.Join(build.dir, "tuninetd")
-		gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
-		cmd := exec.Command(gobin, "build", "-buildvcs=false", "-trimpath", "-ldflags", "-X main.version=test", "-o", build.path, "../cmd/tuninetd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
+	return bin.Path(t)
 }
 
 // requireTools fails (CI, TUNINETD_REQUIRE_NETNS=1) or skips unless every
@@ -260,70 +233,31 @@ func runIn(t *testing.T, ns *sensortest.Namespace, env []string, name string, ar
 
 // daemon is tuninetd running in the foreground, its stderr collected.
 type daemon struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	done  chan struct{}
+	*sensortest.Proc
+	t *testing.T
 }
 
 // startTuninetd runs tuninetd in ns with env added to the test's.
 func startTuninetd(t *testing.T, ns *sensortest.Namespace, env []string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, cmd: ns.Command(binary(t), args...), done: make(chan struct{})}
-	d.cmd.Env = append(os.Environ(), env...)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.lines = append(d.lines, sc.Text())
-			d.mu.Unlock()
-		}
-		d.cmd.Wait()
-		close(d.done)
-	}()
+	cmd := ns.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	d := &daemon{Proc: sensortest.StartProc(t, cmd), t: t}
 	t.Cleanup(func() {
 		// SIGTERM: tuninetd exits 0 without running stop; what start
-		// made is removed by the test's own cleanups.
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(10 * time.Second):
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("tuninetd stderr:\n%s", d.output())
-		}
+		// made is removed by the test's own cleanups. (Runs before
+		// StartProc's kill.)
+		d.Terminate(10 * time.Second)
 	})
 	d.waitStandby()
 	return d
 }
 
-func (d *daemon) output() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return strings.Join(d.lines, "\n")
-}
+func (d *daemon) output() string { return d.Output() }
 
 // count returns how many stderr lines end with suffix.
 func (d *daemon) count(suffix string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := 0
-	for _, l := range d.lines {
-		if strings.HasSuffix(l, suffix) {
-			n++
-		}
-	}
-	return n
+	return d.Count(func(l string) bool { return strings.HasSuffix(l, suffix) })
 }
 
 const (
@@ -334,18 +268,7 @@ const (
 // waitCount waits until count(suffix) >= n.
 func (d *daemon) waitCount(suffix string, n int, timeout time.Duration) {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for d.count(suffix) < n {
-		select {
-		case <-d.done:
-			d.t.Fatalf("tuninetd exited before %q x%d; stderr:\n%s", suffix, n, d.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("no %q x%d within %v; stderr:\n%s", suffix, n, timeout, d.output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	d.WaitFor(fmt.Sprintf("%q", suffix), n, timeout, func(l string) bool { return strings.HasSuffix(l, suffix) })
 }
 
 // waitStandby waits until tuninetd reports standby on SIGUSR1: running,
@@ -361,7 +284,7 @@ func (d *daemon) waitStandby() {
 	}
 	for {
 		n := d.count("- current status: standby (OFF)")
-		d.cmd.Process.Signal(syscall.SIGUSR1)
+		d.Signal(syscall.SIGUSR1)
 		wait := time.Now().Add(time.Second)
 		for time.Now().Before(wait) {
 			if d.count("- current status: standby (OFF)") > n {

@@ -206,6 +206,7 @@ func TestUpModeBatches(t *testing.T) {
 	sent := time.Since(start)
 	// Let the batch(es) arrive, then count reports: at most one per
 	// flush timeout (100 ms) that the sending took, plus the last.
+	sensortest.Eventually(func() bool { return s.packets.Load() >= 200 })
 	time.Sleep(1500 * time.Millisecond)
 	n := 1 + len(sink.C)
 	if limit := max(5, int(sent/defaultUpTimeout)+2); n > limit {

@@ -1,16 +1,13 @@
 package tuninetd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,50 +18,19 @@ import (
 // The integration tests run the real binary, built once per test run
 // with the same flags as `make` (CGO off), inside throwaway namespaces.
 
-var build struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// bin is the multi-call binary under test.
+var bin sensortest.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
+	bin.Remove()
 	os.Exit(code)
 }
-
-// mainPackage is the multi-call binary; versionVar its version string.
-const (
-	mainPackage = "github.com/tuninetd/tuninetd/cmd/tuninetd"
-	versionVar  = "github.com/tuninetd/tuninetd/cmd/internal/version.Version"
-)
 
 // binary returns the path of a freshly built tuninetd.
 func binary(t *testing.T) string {
 	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "tuninetd-test-bin-")
-		if build.err != nil {
-			return
-		}
-		build.path = filepath.Join(build.dir, "tuninetd")
-		gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
-		cmd := exec.Command(gobin, "build", "-buildvcs=false", "-trimpath", "-ldflags", "-X "+versionVar+"=test", "-o", build.path, mainPackage)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
+	return bin.Path(t)
 }
 
 // hookScript writes a -c script that appends one line per call to a log:
@@ -163,12 +129,9 @@ func checkEnv(t *testing.T, ev event, want map[string]string) {
 // daemonProc is a tuninetd running in the foreground with its stderr
 // collected line by line.
 type daemonProc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	done  chan struct{} // closed when the process has exited
-	err   error         // Wait's result, valid after done
+	*sensortest.Proc
+	t   *testing.T
+	cmd *exec.Cmd
 }
 
 // startTuninetd runs the binary inside ns with args; t.Cleanup kills it.
@@ -180,49 +143,14 @@ func startTuninetd(t *testing.T, ns *sensortest.Namespace, args ...string) *daem
 // startProc starts cmd, a tuninetd or a command that execs one (same pid).
 func startProc(t *testing.T, cmd *exec.Cmd) *daemonProc {
 	t.Helper()
-	p := &daemonProc{t: t, cmd: cmd, done: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-		}
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("tuninetd stderr:\n%s", strings.Join(p.output(), "\n"))
-		}
-	})
-	return p
+	return &daemonProc{Proc: sensortest.StartProc(t, cmd), t: t, cmd: cmd}
 }
 
-func (p *daemonProc) output() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.lines...)
-}
+func (p *daemonProc) output() []string { return p.Lines() }
 
 // count returns how many stderr lines equal line.
 func (p *daemonProc) count(line string) int {
-	n := 0
-	for _, l := range p.output() {
-		if l == line {
-			n++
-		}
-	}
-	return n
+	return p.Count(func(l string) bool { return l == line })
 }
 
 // lineWait bounds the wait for a log line the daemon prints in reaction to
@@ -234,26 +162,13 @@ const lineWait = 15 * time.Second
 // waitLine waits until stderr has at least n lines equal to line.
 func (p *daemonProc) waitLine(line string, n int, timeout time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for p.count(line) < n {
-		select {
-		case <-p.done:
-			p.t.Fatalf("tuninetd exited (%v) before printing %q (x%d); stderr:\n%s", p.err, line, n, strings.Join(p.output(), "\n"))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q (x%d) within %v; stderr:\n%s", line, n, timeout, strings.Join(p.output(), "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	p.WaitFor(fmt.Sprintf("%q", line), n, timeout, func(l string) bool { return l == line })
 }
 
 // signal sends sig to the daemon (ip netns exec execs it: same pid).
 func (p *daemonProc) signal(sig syscall.Signal) {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal %v: %v", sig, err)
-	}
+	p.Signal(sig)
 }
 
 // ready waits until the loop runs (it answers SIGUSR1 only then; the
@@ -277,18 +192,7 @@ func (p *daemonProc) ready() {
 // wait waits for the process to exit and returns its exit code.
 func (p *daemonProc) wait(timeout time.Duration) int {
 	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("tuninetd still running after %v", timeout)
-	}
-	if ee, ok := p.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		p.t.Fatalf("wait: %v", p.err)
-	}
-	return 0
+	return p.Wait(timeout)
 }
 
 // runBinary runs the binary to completion (bounded) and returns its

@@ -46,8 +46,8 @@ func e2eWaitPrefix(p *daemonProc, prefix string, timeout time.Duration) string {
 			}
 		}
 		select {
-		case <-p.done:
-			p.t.Fatalf("tuninetd exited (%v) before printing a line starting %q; stderr:\n%s", p.err, prefix, strings.Join(p.output(), "\n"))
+		case <-p.Done():
+			p.t.Fatalf("tuninetd exited (%v) before printing a line starting %q; stderr:\n%s", p.Err(), prefix, strings.Join(p.output(), "\n"))
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,149 +21,53 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-// tuntapdBin is the multi-call binary TestMain builds, run through a
-// tuntapd symlink as it is installed, in a directory an unprivileged user
-// can read and search (for the setpriv tests).
-var tuntapdBin string
+// bin is the multi-call binary under test, run through a tuntapd symlink
+// as it is installed (its directory is searchable by an unprivileged user,
+// for the setpriv tests).
+var bin sensortest.Binary
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tuntapd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	status := func() int {
-		defer os.RemoveAll(dir)
-		if err := os.Chmod(dir, 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		tuntapdBin = filepath.Join(dir, "tuntapd")
-		bin := filepath.Join(dir, "tuninetd")
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/tuninetd/tuninetd/cmd/tuninetd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-			return 1
-		}
-		if err := os.Symlink("tuninetd", tuntapdBin); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(status)
+	code := m.Run()
+	bin.Remove()
+	os.Exit(code)
 }
 
 // buildBinary skips unless namespaces can be made, and returns tuntapd.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	sensortest.RequireNetns(t)
-	return tuntapdBin
+	return bin.Link(t, "tuntapd")
 }
 
 // proc is a running tuntapd whose stderr lines are collected.
 type proc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	more  chan struct{}
-	done  chan struct{}
-	err   error // Wait's result, valid after done
+	*sensortest.Proc
+	t *testing.T
 }
 
 // startProc runs argv inside ns and collects its stderr.
 func startProc(t *testing.T, ns *sensortest.Namespace, argv ...string) *proc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := ns.CommandContext(ctx, argv[0], argv[1:]...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.more <- struct{}{}:
-			default:
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-		cancel()
-	})
-	return p
+	return &proc{Proc: sensortest.StartProc(t, ns.Command(argv[0], argv[1:]...)), t: t}
 }
 
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
+func (p *proc) output() string { return p.Output() }
 
 // waitLine waits for a stderr line containing s.
 func (p *proc) waitLine(s string, timeout time.Duration) {
 	p.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		p.mu.Lock()
-		for _, l := range p.lines {
-			if strings.Contains(l, s) {
-				p.mu.Unlock()
-				return
-			}
-		}
-		p.mu.Unlock()
-		select {
-		case <-p.more:
-		case <-p.done:
-			// Drain: lines may have arrived with the exit.
-			if strings.Contains(p.output(), s) {
-				return
-			}
-			p.t.Fatalf("exited (%v) without printing %q:\n%s", p.err, s, p.output())
-		case <-deadline:
-			p.t.Fatalf("no line %q after %v:\n%s", s, timeout, p.output())
-		}
-	}
+	p.WaitFor(fmt.Sprintf("a line containing %q", s), 1, timeout, func(l string) bool { return strings.Contains(l, s) })
 }
 
 // wait waits for the process to exit and returns its exit status.
 func (p *proc) wait(timeout time.Duration) int {
 	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("still running after %v:\n%s", timeout, p.output())
-	}
-	if p.err == nil {
-		return 0
-	}
-	if ee, ok := p.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	p.t.Fatalf("wait: %v", p.err)
-	return -1
+	return p.Wait(timeout)
 }
 
 func (p *proc) signal(s os.Signal) {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(s); err != nil {
-		p.t.Fatal(err)
-	}
+	p.Signal(s)
 }
 
 // waitLink polls until ip link show name succeeds (want true) or fails.
