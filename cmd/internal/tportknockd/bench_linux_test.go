@@ -109,7 +109,7 @@ func BenchmarkNonKnockCPU(b *testing.B) {
 	count := benchFrames()
 	conf := "<B>\n sequence = udp:7001 udp:7002\n timeout = 60\n start_command = true\n</B>\n"
 	p := n.startWith(b, conf)
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 	for range b.N {
 		for _, run := range []struct {
 			what string
@@ -143,16 +143,16 @@ func BenchmarkSpoofedSourcesRSS(b *testing.B) {
 				what = "--max-sources=" + strconv.Itoa(limit)
 			}
 			p := n.startWith(b, conf, args...)
-			pid := p.cmd.Process.Pid
+			pid := p.Pid()
 			rss0 := procKB(b, pid, "VmRSS")
 			rx0 := n.rxPackets(b)
 			n.blast(b, count, knock.UDP, 7001, 0, true)
 			time.Sleep(time.Second)
-			mark := p.log.Len()
-			p.cmd.Process.Signal(syscall.SIGUSR1)
-			p.log.Wait(b, mark, "- packets:")
+			mark := p.mark()
+			p.Signal(syscall.SIGUSR1)
+			p.wait(b, mark, "- packets:")
 			var status []string
-			for _, l := range p.log.Lines()[mark:] {
+			for _, l := range p.Lines()[mark:] {
 				if strings.HasPrefix(l, "- sources") || strings.HasPrefix(l, "- packets") || strings.HasPrefix(l, "- kernel filter passed") {
 					status = append(status, l)
 				}

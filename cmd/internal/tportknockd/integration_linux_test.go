@@ -1,7 +1,6 @@
 package tportknockd
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -9,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,43 +20,20 @@ import (
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
+var bin sensortest.Binary
 
-// knockdBin builds the multi-call binary once and returns its tportknockd
-// link; it skips (fails with TUNINETD_REQUIRE_NETNS=1) without namespaces.
+// knockdBin returns the multi-call binary's tportknockd link; it skips
+// (fails with TUNINETD_REQUIRE_NETNS=1) without namespaces.
 func knockdBin(t testing.TB) string {
 	t.Helper()
 	sensortest.RequireNetns(t)
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "tportknockd-test-")
-		if buildErr != nil {
-			return
-		}
-		os.Chmod(binDir, 0o755)
-		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "tuninetd"), "github.com/tuninetd/tuninetd/cmd/tuninetd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		buildErr = os.Symlink("tuninetd", filepath.Join(binDir, "tportknockd"))
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "tportknockd")
+	return bin.Link(t, "tportknockd")
 }
 
 func TestMain(m *testing.M) {
-	status := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(status)
+	code := m.Run()
+	bin.Remove()
+	os.Exit(code)
 }
 
 // Addresses of the test link: the daemon's device kd0 and the sender's ks0.
@@ -252,74 +228,66 @@ func (n *knockNet) knockAll(src, dst netip.Addr, seq []knock.Frame) {
 
 // daemonProc is a tportknockd running in the daemon's namespace.
 type daemonProc struct {
-	cmd  *exec.Cmd
-	log  *sensortest.Log
-	done chan error
+	*sensortest.Proc
 }
 
 // start runs tportknockd -d with the configuration text in the daemon's
 // namespace and waits until it listens (unless --wait-iface is among
 // args).
-func (n *knockNet) start(conf string, args ...string) *daemonProc {
+func (n *knockNet) start(conf string, args ...string) daemonProc {
 	n.t.Helper()
 	return n.startWith(n.t, conf, append([]string{"-d"}, args...)...)
 }
 
 // startWith runs tportknockd with args (then -c and -i) and waits until it
 // listens (unless --wait-iface is among args).
-func (n *knockNet) startWith(tb testing.TB, conf string, args ...string) *daemonProc {
+func (n *knockNet) startWith(tb testing.TB, conf string, args ...string) daemonProc {
 	tb.Helper()
-	bin := knockdBin(tb)
 	path := filepath.Join(tb.TempDir(), "knock.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	p := &daemonProc{log: &sensortest.Log{}, done: make(chan error, 1)}
-	p.cmd = n.d.Command(bin, append(args, "-c", path, "-i", "kd0")...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.log.Logf("%s", sc.Text())
-		}
-		p.done <- p.cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if tb.Failed() {
-			tb.Logf("tportknockd log:\n%s", p.log)
-		}
-	})
-	wait := true
+	p := daemonProc{sensortest.StartProc(tb, n.d.Command(knockdBin(tb), append(args, "-c", path, "-i", "kd0")...))}
 	for _, a := range args {
 		if a == "--wait-iface" {
-			wait = false
+			return p
 		}
 	}
-	if wait {
-		p.log.Wait(tb, 0, "Listening on kd0 for knocks to")
-	}
+	p.wait(tb, 0, "Listening on kd0 for knocks to")
 	return p
 }
 
-// stop sends SIGTERM and returns the exit status.
-func (p *daemonProc) stop(t testing.TB) int {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(sensortest.Patience):
-		t.Fatalf("tportknockd did not exit on SIGTERM; log:\n%s", p.log)
+// wait waits for a line containing want after the first mark lines and
+// returns the number of lines up to and including it: the next mark.
+func (p daemonProc) wait(tb testing.TB, mark int, want string) int {
+	tb.Helper()
+	has := func(l string) bool { return strings.Contains(l, want) }
+	before := 0
+	for _, l := range p.Lines()[:mark] {
+		if has(l) {
+			before++
+		}
 	}
-	p.done <- nil // for the cleanup
-	return p.cmd.ProcessState.ExitCode()
+	p.WaitFor(strconv.Quote(want), before+1, sensortest.Patience, has)
+	seen := 0
+	for i, l := range p.Lines() {
+		if has(l) {
+			if seen++; seen == before+1 {
+				return i + 1
+			}
+		}
+	}
+	return len(p.Lines())
+}
+
+// mark is the number of lines logged so far.
+func (p daemonProc) mark() int { return len(p.Lines()) }
+
+// stop sends SIGTERM and returns the exit status.
+func (p daemonProc) stop(tb testing.TB) int {
+	tb.Helper()
+	p.Signal(syscall.SIGTERM)
+	return p.Wait(sensortest.Patience)
 }
 
 // waitFile waits for path to hold want (lines, in any order).
@@ -396,12 +364,12 @@ func TestKnockFlagsFamilies(t *testing.T) {
 	// A flag set that is near but not exact is no frame of the event: it
 	// neither advances nor resets. SYN+ACK is not the SYN frame, ECE+CWR
 	// on a SYN are not tested.
-	mark := p.log.Len()
+	mark := p.mark()
 	n.sendRaw(senderV4, daemonV4, knock.TCP, 1001, uint8(knock.FIN))
 	n.sendRaw(senderV4, daemonV4, knock.TCP, 1002, uint8(knock.SYN|knock.ACK))
 	n.sendRaw(senderV4, daemonV4, knock.TCP, 1002, uint8(knock.SYN|knock.ECE|knock.CWR))
-	p.log.Wait(t, mark, "LETTERS: 10.77.0.2 frame 2/10 tcp:1002:s advanced")
-	for _, l := range p.log.Lines()[mark:] {
+	p.wait(t, mark, "LETTERS: 10.77.0.2 frame 2/10 tcp:1002:s advanced")
+	for _, l := range p.Lines()[mark:] {
 		if strings.Contains(l, "reset") {
 			t.Errorf("a near miss reset the progress: %s", l)
 		}
@@ -423,15 +391,15 @@ func TestKnockResetTimeoutInterleaved(t *testing.T) {
 		block(dir, "DELAY", "udp:2201", "stop_command = echo %IP% >> "+dir+"/DELAY.stop", "command_delay = 1")
 	p := n.start(conf)
 	f := seq(t, three)
-	mark := p.log.Len()
+	mark := p.mark()
 	n.send(senderV4, daemonV4, f[0])
 	n.send(senderV4, daemonV4, f[2]) // out of order
-	mark = p.log.Wait(t, mark, "ORDER: 10.77.0.2 reset after 1/3 frames")
+	mark = p.wait(t, mark, "ORDER: 10.77.0.2 reset after 1/3 frames")
 	n.send(senderV4, daemonV4, f[1]) // not the first frame: nothing
 	n.send(senderV4, daemonV4, f[2])
 	// The timeout: the first frame, then nothing until it expires.
 	n.send(senderV4, daemonV4, seq(t, "udp:2101")[0])
-	mark = p.log.Wait(t, mark, "SLOW: 10.77.0.2 expired after 1/2 frames")
+	mark = p.wait(t, mark, "SLOW: 10.77.0.2 expired after 1/2 frames")
 	n.send(senderV4, daemonV4, seq(t, "udp:2102")[0])
 	// Interleaved sources, each completing its own sequence.
 	a, b := netip.MustParseAddr("10.77.0.50"), netip.MustParseAddr("10.77.0.51")
@@ -445,10 +413,10 @@ func TestKnockResetTimeoutInterleaved(t *testing.T) {
 	}
 	n.send(senderV6, daemonV6, seq(t, "udp:2201")[0])
 	waitFile(t, filepath.Join(dir, "DELAY"), "fd77::2")
-	p.log.Wait(t, mark, "DELAY: fd77::2 stop due")
+	p.wait(t, mark, "DELAY: fd77::2 stop due")
 	waitFile(t, filepath.Join(dir, "DELAY.stop"), "fd77::2")
 	// The order in the log: reset before completion, start before stop.
-	log := p.log.String()
+	log := p.Output()
 	if strings.Index(log, "DELAY: running start") > strings.Index(log, "DELAY: running stop") {
 		t.Errorf("stop ran before start:\n%s", log)
 	}
@@ -465,28 +433,28 @@ func TestKnockAddressChangeAndComeback(t *testing.T) {
 	conf := block(dir, "K", "udp:4001 tcp:4002:fa", "stop_command = echo %IP% >> "+dir+"/K.stop", "command_delay = 3600")
 	p := n.start(conf)
 	k := seq(t, "udp:4001 tcp:4002:fa")
-	mark := p.log.Len()
+	mark := p.mark()
 	n.d.Run("ip", "addr", "add", "10.78.0.9/24", "dev", "kd0")
-	mark = p.log.Wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 10.78.0.9")
+	mark = p.wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 10.78.0.9")
 	n.d.Run("ip", "addr", "del", "10.77.0.1/24", "dev", "kd0")
-	mark = p.log.Wait(t, mark, "Listening on kd0 for knocks to 10.78.0.9 fd77::1")
+	mark = p.wait(t, mark, "Listening on kd0 for knocks to 10.78.0.9 fd77::1")
 	n.knockAll(netip.MustParseAddr("10.77.0.60"), daemonV4, k)
 	n.knockAll(netip.MustParseAddr("10.77.0.61"), netip.MustParseAddr("10.78.0.9"), k)
 	waitFile(t, filepath.Join(dir, "K"), "10.77.0.61")
 
 	// Away and back.
 	n.d.Run("ip", "link", "del", "kd0")
-	mark = p.log.Wait(t, mark, "Interface kd0 disappeared")
+	mark = p.wait(t, mark, "Interface kd0 disappeared")
 	n.addVeth()
 	n.openSender()
 	n.s.Run("ip", "link", "set", "ks0", "up")
-	mark = p.log.Wait(t, mark, "Interface kd0 is back")
-	p.log.Wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
+	mark = p.wait(t, mark, "Interface kd0 is back")
+	p.wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
 	n.knockAll(netip.MustParseAddr("10.77.0.62"), daemonV4, k)
 	waitFile(t, filepath.Join(dir, "K"), "10.77.0.61", "10.77.0.62")
 
-	p.cmd.Process.Signal(syscall.SIGUSR1)
-	p.log.Wait(t, mark, "pending stops: 2")
+	p.Signal(syscall.SIGUSR1)
+	p.wait(t, mark, "pending stops: 2")
 	if code := p.stop(t); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
@@ -495,11 +463,11 @@ func TestKnockAddressChangeAndComeback(t *testing.T) {
 	// --wait-iface: the device is missing at start.
 	n.d.Run("ip", "link", "del", "kd0")
 	q := n.start(conf, "--wait-iface")
-	q.log.Wait(t, 0, "does not exist yet, waiting for it")
+	q.wait(t, 0, "does not exist yet, waiting for it")
 	n.addVeth()
 	n.openSender()
 	n.s.Run("ip", "link", "set", "ks0", "up")
-	q.log.Wait(t, 0, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
+	q.wait(t, 0, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
 	n.knockAll(netip.MustParseAddr("10.77.0.63"), daemonV4, k)
 	waitFile(t, filepath.Join(dir, "K"), "10.77.0.61", "10.77.0.62", "10.77.0.63")
 	q.stop(t)
@@ -598,11 +566,11 @@ func TestKnockSecondSignal(t *testing.T) {
 	p := n.start(block(dir, "S", "udp:6101", "stop_command = echo stopping; sleep 600", "command_delay = 3600"))
 	n.send(senderV4, daemonV4, seq(t, "udp:6101")[0])
 	waitFile(t, filepath.Join(dir, "S"), "10.77.0.2")
-	mark := p.log.Len()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.log.Wait(t, mark, "S stop: stopping")
+	mark := p.mark()
+	p.Signal(syscall.SIGTERM)
+	p.wait(t, mark, "S stop: stopping")
 	if code := p.stop(t); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
-	p.log.Wait(t, mark, "Second signal")
+	p.wait(t, mark, "Second signal")
 }
