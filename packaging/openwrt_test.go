@@ -180,6 +180,10 @@ func TestOpenWrtInitInstances(t *testing.T) {
 					}
 				}
 				wantParams := map[string][]string{"respawn": {"3600", "5", "5"}, "stdout": {"1"}, "stderr": {"1"}}
+				if strings.HasPrefix(w.name, "tportknockd-") {
+					// Time for the pending stop commands at SIGTERM.
+					wantParams["term_timeout"] = []string{"60"}
+				}
 				if !reflect.DeepEqual(g.params, wantParams) {
 					t.Errorf("%s params %q, want %q", w.name, g.params, wantParams)
 				}
