@@ -43,9 +43,10 @@ type Filter struct {
 //
 // The second line holds the frames with i (any flags), tested by port
 // only. tcp[] addresses IPv4 only, so the IPv6 flag test reads the flags
-// at their fixed offset behind a 40-byte header whose next header is TCP:
-// a TCP segment behind IPv6 extension headers does not pass a flag test
-// in the kernel (no sender puts one there).
+// at their fixed offset behind a 40-byte header whose next header is TCP.
+// As in libpcap, the IPv6 protocol tests read the fixed header's next
+// header: a TCP segment or UDP datagram behind IPv6 extension headers does
+// not pass the kernel filter (no knock sender puts one there).
 func NewFilter(events []Event, addrs []netip.Addr) *Filter {
 	f := &Filter{addrs: make(map[netip.Addr]bool)}
 	var hosts []netip.Addr
@@ -180,7 +181,8 @@ func (f *Filter) Compile(lt bpfc.LinkType) ([]bpf.RawInstruction, error) {
 
 // Match tells whether c passes the filter: addressed to one of the
 // addresses and a frame of some event. It is the user-space test; the
-// kernel's differs only for IPv6 TCP behind extension headers.
+// kernel's differs only for IPv6 transport headers behind extension
+// headers, which it rejects.
 func (f *Filter) Match(c Candidate) bool {
 	if !f.addrs[c.Dst.WithZone("").Unmap()] {
 		return false
