@@ -138,7 +138,7 @@ type counters struct {
 	evicted, refused, dropped               uint64
 	ran, failed, skipped                    atomic.Uint64
 	addrChanges, reattached, filterFailures uint64
-	// passed and dropped are the socket's PACKET_STATISTICS, summed at
+	// passed and lost are the socket's PACKET_STATISTICS, summed at
 	// each report: packets the kernel filter passed, and those of them
 	// lost because the socket's receive buffer was full.
 	passed, lost uint64
@@ -173,6 +173,9 @@ type knocker struct {
 	workerDone chan struct{}
 }
 
+// newKnocker opens what can fail before the daemon reports it started:
+// the machine, the netlink subscription and, unless the device is missing
+// and --wait-iface allows it, the socket with its filter.
 func newKnocker(o *options, evs []knock.Event, logger core.Logger, foreground bool) (_ *knocker, err error) {
 	m, err := knock.NewMachine(evs, knock.Options{MaxSources: o.maxSources})
 	if err != nil {
