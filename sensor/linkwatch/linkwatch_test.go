@@ -60,6 +60,8 @@ func TestParse(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add(uint16(unix.RTM_NEWLINK), []byte{0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 3, 0, 't', 'u', 'n', '0', 0, 0, 0, 0})
+	// RTM_NEWADDR: ifaddrmsg AF_INET /24 on index 1, IFA_LOCAL 192.0.2.1.
+	f.Add(uint16(unix.RTM_NEWADDR), []byte{unix.AF_INET, 24, 0, 0, 1, 0, 0, 0, 8, 0, unix.IFA_LOCAL, 0, 192, 0, 2, 1})
 	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
 		u, ok := parse(netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ)}, Data: data})
 		if ok && len(data) < unix.SizeofIfInfomsg {
