@@ -574,3 +574,34 @@ func TestKnockSecondSignal(t *testing.T) {
 	}
 	p.wait(t, mark, "Second signal")
 }
+
+// TestKnockQueueFull: while the worker hangs in a start command, more
+// completions than the queue holds arrive: the starts beyond it are
+// dropped and logged, but every stop runs, none lost, at SIGTERM.
+func TestKnockQueueFull(t *testing.T) {
+	n := newKnockNet(t)
+	dir := t.TempDir()
+	const sources = queueLen + 100
+	// The first start hangs until --cmd-timeout; meanwhile the rest queue.
+	p := n.startWith(t, "<Q>\n sequence = udp:6201\n start_command = sleep 600\n"+
+		" stop_command = echo %IP% >> "+dir+"/Q.stop\n command_delay = 1\n</Q>\n", "--cmd-timeout=5")
+	// In bursts the socket's buffer holds: each is read before the next.
+	for i := 0; i < sources; i++ {
+		src := netip.AddrFrom4([4]byte{10, 78, byte(i >> 8), byte(i)})
+		n.send(src, daemonV4, seq(t, "udp:6201")[0])
+		if i == 0 {
+			p.wait(t, 0, "Q: running start command for 10.78.0.0")
+		}
+		if i%50 == 49 || i == sources-1 {
+			p.wait(t, 0, "Q: sequence completed by "+src.String())
+		}
+	}
+	p.wait(t, 0, "start command of Q for")
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "Q.stop"))
+	if got := len(strings.Fields(string(b))); got != sources {
+		t.Errorf("%d stop commands ran, want %d", got, sources)
+	}
+}

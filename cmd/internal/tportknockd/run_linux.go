@@ -35,8 +35,8 @@ const (
 	// queueLen bounds the commands waiting for the worker. Completions
 	// are rare (a human or a script knocks), so this many waiting means
 	// a command hangs until --cmd-timeout or a flood of completed
-	// knocks: a command beyond it is dropped and logged, never the
-	// capture blocked.
+	// knocks: a start beyond it is dropped and logged (stops wait, see
+	// enqueue), never the capture blocked.
 	queueLen = 1024
 	// packetQueue is the readahead between the socket reader and the
 	// loop; when full, the reader waits and the kernel's socket buffer
@@ -169,6 +169,7 @@ type knocker struct {
 	packets    chan *sensor.Packet
 	wake       chan struct{} // a reader saw the device go down or away
 	queue      chan knock.Action
+	overflow   []knock.Action // stops waiting for room in queue (loop's)
 	exiting    atomic.Bool
 	workerDone chan struct{}
 }
@@ -273,7 +274,14 @@ func (k *knocker) loop(sigs <-chan os.Signal) int {
 		} else {
 			timer.Stop()
 		}
+		var feed chan<- knock.Action // nil, a case never taken, without overflow
+		var next knock.Action
+		if len(k.overflow) > 0 {
+			feed, next = k.queue, k.overflow[0]
+		}
 		select {
+		case feed <- next:
+			k.overflow = k.overflow[1:]
 		case p := <-k.packets:
 			k.packet(p)
 			// Take what else is queued before rearming the timer.
@@ -376,13 +384,27 @@ func (k *knocker) handle(steps []knock.Step) {
 }
 
 // enqueue hands a command to the worker without ever waiting.
+// A start that finds the queue full is dropped (the hole stays shut); a
+// stop is never dropped (the hole would stay open): it waits in overflow,
+// which the machine's bound on pending stops bounds too, and the loop
+// feeds it to the worker as room appears.
 func (k *knocker) enqueue(a knock.Action) {
-	select {
-	case k.queue <- a:
-	default:
-		k.n.dropped++
-		k.log.Printf("Warning! %d commands are waiting already: %s command of %s for %s dropped", queueLen, a.Kind, a.Event.Name, a.Src)
+	if len(k.overflow) == 0 {
+		select {
+		case k.queue <- a:
+			return
+		default:
+		}
 	}
+	if a.Kind == knock.Stop {
+		if len(k.overflow) == 0 {
+			k.log.Printf("Warning! %d commands are waiting already: stop commands wait their turn", queueLen)
+		}
+		k.overflow = append(k.overflow, a)
+		return
+	}
+	k.n.dropped++
+	k.log.Printf("Warning! %d commands are waiting already: start command of %s for %s dropped", queueLen, a.Event.Name, a.Src)
 }
 
 // work runs the queued commands one after the other, so an event's stop
@@ -425,7 +447,8 @@ func (k *knocker) shutdown(sig string, sigs <-chan os.Signal) {
 	k.closeSocket()
 	k.unsubscribe()
 	k.exiting.Store(true)
-	pending := k.m.Pending()
+	pending := append(k.overflow, k.m.Pending()...)
+	k.overflow = nil
 	if len(pending) > 0 {
 		k.log.Printf("Running %d pending stop commands before exit", len(pending))
 	}
@@ -598,13 +621,13 @@ func (k *knocker) status() {
 		k.log.Printf("- event %s", evs[i].String())
 	}
 	k.log.Printf("- sources in progress: %d (limit %d), pending stops: %d, queued commands: %d",
-		k.m.InProgress(), k.o.maxSources, k.m.PendingStops(), len(k.queue))
+		k.m.InProgress(), k.o.maxSources, k.m.PendingStops(), len(k.queue)+len(k.overflow))
 	n := &k.n
 	k.socketStats()
 	k.log.Printf("- kernel filter passed %d packets, %d of them lost (socket buffer full)", n.passed, n.lost)
 	k.log.Printf("- packets: %d (%d not a knock), steps: %d advanced, %d completed, %d reset, %d expired, %d evicted, %d refused",
 		n.packets, n.ignored, n.advanced, n.completed, n.reset, n.expired, n.evicted, n.refused)
-	k.log.Printf("- commands: %d run, %d failed, %d dropped (queue full), %d skipped at exit; address changes: %d, re-attached: %d",
+	k.log.Printf("- commands: %d run, %d failed, %d starts dropped (queue full), %d skipped at exit; address changes: %d, re-attached: %d",
 		n.ran.Load(), n.failed.Load(), n.dropped, n.skipped.Load(), n.addrChanges, n.reattached)
 }
 
