@@ -47,10 +47,39 @@ func TestHoldDevice(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The kernel turns the carrier back on when the holder attaches, but
+	// activates the device's queue only later, from its link-watch work
+	// (up to a second); until then what is routed to tun0 is dropped
+	// before any capture sees it. The sensor logs the device up from the
+	// notification sent once the queue is active.
+	waitLinkUp(t, p, "tun0")
 	ns.SendUDP("10.79.0.2:9999", 1)
 	evs = waitEvents(t, logPath, 3, 5*time.Second)
 	if evs[2].name != "start" {
 		t.Fatalf("events %v, want start, stop, start", names(evs))
+	}
+}
+
+// waitLinkUp waits until the newest of the capture sensor's "interface
+// ifname is up/down" lines says up.
+func waitLinkUp(t *testing.T, p *daemonProc, ifname string) {
+	t.Helper()
+	prefix := "pcap: interface " + ifname + " is "
+	deadline := time.Now().Add(lineWait)
+	for {
+		last := ""
+		for _, l := range p.output() {
+			if strings.HasPrefix(l, prefix) {
+				last = l
+			}
+		}
+		if last == prefix+"up" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not reported up within %v; stderr:\n%s", ifname, lineWait, strings.Join(p.output(), "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
