@@ -121,12 +121,12 @@ func shells(t *testing.T) map[string][]string {
 func TestOpenWrtInitInstances(t *testing.T) {
 	want := []procdInstance{{
 		name: "tuntapd-tun1",
-		argv: []string{"/usr/sbin/tuntapd", "--interface", "tun1", "--mode", "tap", "--write", "/tmp/held tun1.pcap"},
+		argv: []string{"/usr/sbin/tuntapd", "--interface", "tun1", "--mode", "tap", "--write", "/tmp/held tun1.pcap", "--netns", "/proc/1/ns/net"},
 	}, {
 		name: "tuninetd-vpn",
 		argv: []string{"/usr/sbin/tuninetd", "--interface", "tun0", "--command", "/etc/tuninetd/vpn.sh wg0",
 			"--filter", `tcp port 22 and not host "10.0.0.1" and '$HOME' * ip[2:2] > 100 `,
-			"--ttl", "900", "--hold", "tun", "--cmd-timeout", "30", "--ack-only", "--wait-iface"},
+			"--ttl", "900", "--hold", "tun", "--cmd-timeout", "30", "--netns", "/run/netns/vpn", "--ack-only", "--wait-iface"},
 	}, {
 		name: "tuninetd-cfg9",
 		argv: []string{"/usr/sbin/tuninetd", "--nflog-group", "0", "--command", "/usr/bin/logger -t vpn",

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 // HolderConfig describes the device a Holder keeps alive.
@@ -31,6 +33,10 @@ type HolderConfig struct {
 	// it is held), or Release, Hold or Close is called. Zero: only the
 	// next Hold tries again.
 	Retry time.Duration
+	// NetNS is the network namespace the device is (or is created) in;
+	// nil means the namespace of the thread calling Hold and Close. The
+	// caller keeps it open while the Holder is in use.
+	NetNS *netns.NS
 }
 
 // Holder keeps a tun or tap device attached so the device has carrier: a
@@ -49,8 +55,8 @@ type HolderConfig struct {
 // Close it is deleted again (persistence cleared, last descriptor closed),
 // unless another process holds it then, in which case it is left in place.
 //
-// Open, Hold and Close attach in the network namespace of the calling
-// thread: call them from the namespace the device lives in.
+// Hold and Close attach in HolderConfig.NetNS, by default in the network
+// namespace of the calling thread.
 //
 // The methods are safe for concurrent use.
 type Holder struct {
@@ -127,11 +133,10 @@ func (h *Holder) Hold() error {
 	if held {
 		return nil // the retrier got it, or it was held already
 	}
-	fd, err := openClone()
+	fd, sock, err := h.openInNetns()
 	if err != nil {
 		return err
 	}
-	sock := ctlSocket()
 	persistent, err := setIFF(fd, h.cfg.Name, h.cfg.Mode)
 	if err != nil {
 		if !errors.Is(err, ErrBusy) {
@@ -143,8 +148,8 @@ func (h *Holder) Hold() error {
 			closeFDs(fd, sock)
 			return err
 		}
-		// fd and sock were opened in the caller's network namespace;
-		// the retrier keeps using them, so it attaches there too.
+		// fd and sock belong to the device's network namespace; the
+		// retrier keeps using them, so it attaches there too.
 		r := &retrier{stop: make(chan struct{}), done: make(chan struct{})}
 		h.retry = r
 		go h.retryLoop(r, fd, sock)
@@ -154,6 +159,24 @@ func (h *Holder) Hold() error {
 	closeFDs(-1, sock)
 	h.install(newDevice(fd, h.cfg.Name, h.cfg.Mode), persistent, idx)
 	return nil
+}
+
+// openInNetns opens the clone device and a control socket in the
+// holder's network namespace: the namespace a TUNSETIFF on the clone
+// descriptor looks up and creates the device in, and the one the socket's
+// index lookups see, is the one they were opened in.
+func (h *Holder) openInNetns() (fd, sock int, err error) {
+	err = h.cfg.NetNS.Do(func() error {
+		if fd, err = openClone(); err != nil {
+			return err
+		}
+		sock = ctlSocket()
+		return nil
+	})
+	if err != nil {
+		return -1, -1, err
+	}
+	return fd, sock, nil
 }
 
 // closeFDs closes the descriptors that are not -1.
@@ -347,7 +370,12 @@ func (h *Holder) Close() error {
 	if dev == nil && ours && persisted {
 		// Released earlier; attach once more to undo the persistence,
 		// unless somebody else has it now or it is another device.
-		d, persistent, err := attach(h.cfg.Name, h.cfg.Mode)
+		var d *Device
+		var persistent bool
+		err := h.cfg.NetNS.Do(func() (err error) {
+			d, persistent, err = attach(h.cfg.Name, h.cfg.Mode)
+			return err
+		})
 		switch {
 		case errors.Is(err, ErrBusy):
 			h.logf("%s device %s is held by another process, leaving it in place", h.cfg.Mode, h.cfg.Name)
@@ -355,7 +383,8 @@ func (h *Holder) Close() error {
 		case err != nil:
 			return fmt.Errorf("tuntap: close %s: %w", h.cfg.Name, err)
 		}
-		sock := ctlSocket()
+		sock := -1
+		h.cfg.NetNS.Do(func() error { sock = ctlSocket(); return nil })
 		idx := ifindex(sock, h.cfg.Name)
 		closeFDs(-1, sock)
 		if persistent && idx != h.index {

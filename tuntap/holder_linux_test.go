@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
@@ -678,5 +679,60 @@ func TestHolderReleaseEndsRetry(t *testing.T) {
 	o = startOther(t, ns, exe, "tnr2", tuntap.TUN)
 	if o.Line != "attached" {
 		t.Fatalf("another process after Release: %q", o.Line)
+	}
+}
+
+// TestHolderNetNS: with HolderConfig.NetNS, Hold, Release, Hold again and
+// Close work from outside the namespace: the device is created there, kept
+// (persistent, same index) across the release, and deleted there at Close,
+// through the Release-then-Close path that attaches once more.
+func TestHolderNetNS(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	n, err := netns.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	const dev = "tndns4" // unlikely to exist in the test's namespace
+	var l sensortest.Log
+	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: dev, Mode: tuntap.TUN, Logf: l.Logf, NetNS: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(ns, dev) {
+		t.Fatalf("%s not created in the namespace", dev)
+	}
+	if _, err := os.Stat("/sys/class/net/" + dev); err == nil {
+		t.Fatalf("%s created in the test's own namespace", dev)
+	}
+	ns.Run("ip", "link", "set", dev, "up")
+	if !hasCarrier(ns, dev) {
+		t.Fatal("no carrier while held")
+	}
+	index := ns.Run("cat", "/sys/class/net/"+dev+"/ifindex")
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(ns, dev) || hasCarrier(ns, dev) {
+		t.Fatal("released device: want it kept, without carrier")
+	}
+	if err := h.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.Run("cat", "/sys/class/net/"+dev+"/ifindex"); got != index || !hasCarrier(ns, dev) {
+		t.Fatalf("held again: index %q (was %q), carrier %v", got, index, hasCarrier(ns, dev))
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(ns, dev) {
+		t.Fatalf("device the holder created survived Close; log:\n%s", l.String())
 	}
 }

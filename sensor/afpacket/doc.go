@@ -85,7 +85,7 @@
 //
 // # Interfaces that come and go
 //
-// A goroutine follows link notifications (vishvananda/netlink, renewed with
+// A goroutine follows link notifications (package linkwatch, renewed with
 // a listing of existing links whenever the subscription ends) and asks the
 // capture goroutine to look at the interface whenever one concerns it; the
 // look is idempotent (index, ARPHRD type and IFF_UP|IFF_RUNNING through an
@@ -100,6 +100,11 @@
 // filter is recompiled if the link type changed and the serving socket is
 // bound to the new index. While the interface is missing it is also looked
 // for every second, in case notifications do not arrive.
+//
+// All of it happens in the sensor's network namespace (Config.NetNS): the
+// sockets, the link subscription and the sockets re-created for a new
+// link type are made through netns.NS.Do, and the lookups go through the
+// sensor's own sockets.
 //
 // # Benchmarks
 //
@@ -116,6 +121,7 @@ import (
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 // Config describes the capture sensor to open.
@@ -135,6 +141,11 @@ type Config struct {
 	// Logf receives the sensor's log messages (interface down, ...); nil
 	// discards them.
 	Logf func(format string, v ...any)
+	// NetNS is the network namespace the interface is in: the sockets,
+	// the interface lookups and the link notifications live there, now
+	// and when the interface is re-created. Nil means the namespace of the
+	// thread calling Open. The caller keeps it open while the sensor runs.
+	NetNS *netns.NS
 }
 
 // Defaults and fixed parameters of the sensor.

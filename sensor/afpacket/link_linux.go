@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/tuninetd/tuninetd/sensor/linkwatch"
@@ -20,17 +18,15 @@ import (
 // The subscription ends on any receive error; it is renewed with a listing
 // of existing links, since events may have been lost meanwhile.
 func (s *Sensor) watchLinks(ctx context.Context) {
-	nsfd := 0
-	if s.foreignNetns() {
-		// Entering it needs CAP_SYS_ADMIN; only tests get here.
-		nsfd = int(s.nsh)
-	}
 	failing := false
 	for {
 		ch := make(chan linkwatch.Update, 16)
 		done := make(chan struct{})
-		// The closed channel says that the subscription failed.
-		err := linkwatch.Subscribe(linkwatch.Config{NetNS: nsfd, ListExisting: true}, ch, done)
+		// The closed channel says that the subscription failed. The
+		// subscription's socket is made in the sensor's namespace.
+		err := s.ns.Do(func() error {
+			return linkwatch.Subscribe(linkwatch.Config{ListExisting: true}, ch, done)
+		})
 		if err != nil {
 			close(done)
 			if !failing {
@@ -184,7 +180,7 @@ func (s *Sensor) relink(idx int, hwtype uint16) error {
 // mode: the ring moves to the new ring socket.
 func (s *Sensor) replaceSockets(sotype int) error {
 	var sb, rs *packetSocket
-	if err := s.inNetns(func() (err error) {
+	if err := s.ns.Do(func() (err error) {
 		sb, rs, err = newSocketPair(sotype)
 		return err
 	}); err != nil {
@@ -211,51 +207,4 @@ func (s *Sensor) replaceSockets(sotype int) error {
 		}
 	}
 	return nil
-}
-
-// inNetns runs fn on a thread in the sensor's network namespace, so
-// sockets it creates live there whatever thread Run is on.
-func (s *Sensor) inNetns(fn func() error) error {
-	if !s.foreignNetns() {
-		return fn() // the usual case, and no setns (CAP_SYS_ADMIN) needed
-	}
-	errc := make(chan error, 1)
-	go func() {
-		// If switching back fails the thread stays locked and is
-		// discarded when this goroutine exits.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(s.nsh); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- ferr
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// foreignNetns reports whether the sensor's network namespace differs from
-// the calling thread's. A daemon lives in one namespace, so this is false
-// there; a test opens sensors in namespaces of its own.
-func (s *Sensor) foreignNetns() bool {
-	if !s.nsh.IsOpen() {
-		return false
-	}
-	cur, err := netns.Get()
-	if err != nil {
-		return true
-	}
-	defer cur.Close()
-	return !cur.Equal(s.nsh)
 }

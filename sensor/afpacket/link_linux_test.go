@@ -2,6 +2,7 @@ package afpacket
 
 import (
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
@@ -172,16 +174,7 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	// re-created in the namespace), in up state.
 	setMode(t, s, sensor.Up)
 	tap.Close()
-	mark = logs.Wait(t, mark, "disappeared")
-	addPPPLikeTun(t, ns, "tun0", "10.200.0.1/24")
-	logs.Wait(t, mark, "is back (index")
-	// The device appears as a tun (RAW) and becomes PPP a moment later
-	// (TUNSETLINK); the sensor may see either first.
-	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("LinkType after tap -> ppp = %v; log:\n%s", s.LinkType(), logs.String())
-		}
-	}
+	recreatePPP(t, ns, s, &logs, mark, "10.200.0.1/24")
 	sink.Flush()
 	ns.SendUDP("10.200.0.2:4002", 1)
 	sink.Next(t, sensortest.Patience, "up-state activity on the cooked interface")
@@ -190,6 +183,23 @@ func TestInterfaceLinkTypeChange(t *testing.T) {
 	p = sendUntilSeen(t, ns, sink, "10.200.0.2:4003", 4003, 16)
 	if p.LinkType != bpfc.LinuxSLL {
 		t.Fatalf("packet link type %v", p.LinkType)
+	}
+}
+
+// recreatePPP waits for the sensor to see tun0 gone (after log line
+// mark), creates it again as a PPP-type tun with addr, and waits until
+// the sensor captures it as LINUX_SLL (new sockets of another type).
+func recreatePPP(t *testing.T, ns *sensortest.Namespace, s *Sensor, logs *sensortest.Log, mark int, addr string) {
+	t.Helper()
+	mark = logs.Wait(t, mark, "disappeared")
+	addPPPLikeTun(t, ns, "tun0", addr)
+	logs.Wait(t, mark, "is back (index")
+	// The device appears as a tun (RAW) and becomes PPP a moment later
+	// (TUNSETLINK); the sensor may see either first.
+	for deadline := time.Now().Add(sensortest.Patience); s.LinkType() != bpfc.LinuxSLL; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("LinkType after re-creating tun0 as PPP = %v; log:\n%s", s.LinkType(), logs.String())
+		}
 	}
 }
 
@@ -216,5 +226,45 @@ func TestComebackWithIncompatibleFilter(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(s.Stats(), ""), "interface missing") {
 		t.Errorf("Stats = %q", s.Stats())
+	}
+}
+
+// TestConfigNetNS: a sensor opened from outside its namespace
+// (Config.NetNS) captures there, and when the interface comes back with
+// another socket type the new sockets and the link subscription are made
+// there too; no thread of ours is left in the namespace.
+func TestConfigNetNS(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	dev := ns.AddTun("tun0", "10.201.0.1/24")
+	h, err := netns.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() }) // after the sensor's Close
+	var logs sensortest.Log
+	s, err := Open(Config{Interface: "tun0", Filter: mustParse(t, "udp"), Logf: logs.Logf, NetNS: h})
+	if err != nil {
+		skipNoPacketOpts(t, err)
+		t.Fatal(err)
+	}
+	sink := sensortest.NewRecorder(4096)
+	t.Cleanup(func() { s.Close() })
+	sensortest.Run(t, s, sink)
+	sendUntilSeen(t, ns, sink, "10.201.0.2:4000", 4000, 0)
+
+	mark := logs.Len()
+	dev.Close()
+	recreatePPP(t, ns, s, &logs, mark, "10.201.0.1/24")
+	sink.Flush()
+	if p := sendUntilSeen(t, ns, sink, "10.201.0.2:4001", 4001, 16); p.LinkType != bpfc.LinuxSLL {
+		t.Fatalf("packet link type %v", p.LinkType)
+	}
+
+	own, _ := os.Readlink("/proc/self/ns/net")
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		if l, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net"); err == nil && l != own {
+			t.Errorf("thread %s left in %s", task.Name(), l)
+		}
 	}
 }

@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 // Sensor is an open capture sensor on one interface. Its methods are safe
@@ -26,9 +26,12 @@ type Sensor struct {
 	logf      func(string, ...any)
 	blocks    int
 	blockSize int
-	// nsh is the network namespace Open ran in: link events are watched
-	// there, and sockets re-created there when the link type changes.
-	nsh netns.NsHandle
+	// ns is the network namespace the sockets live in: link events are
+	// watched there, and sockets re-created there when the link type
+	// changes. ownNS: Open opened it (the caller's namespace) and Close
+	// closes it.
+	ns    *netns.NS
+	ownNS bool
 
 	// Owned by the Run goroutine (or by Open and Close around it).
 	standbyProg []bpf.RawInstruction
@@ -80,7 +83,7 @@ func Open(cfg Config) (*Sensor, error) {
 		logf:      cfg.Logf,
 		blocks:    cfg.RingBlocks,
 		blockSize: cfg.RingBlockSize,
-		nsh:       netns.None(),
+		ns:        cfg.NetNS,
 		done:      make(chan struct{}),
 		runDone:   make(chan struct{}),
 	}
@@ -96,28 +99,59 @@ func Open(cfg Config) (*Sensor, error) {
 	page := os.Getpagesize()
 	s.blockSize = (s.blockSize + page - 1) / page * page
 
-	// The interface's type decides the socket type, so look it up through
-	// a throwaway socket in this network namespace first.
-	probe, err := newPacketSocket(unix.SOCK_RAW, "afpacket-probe")
-	if err != nil {
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	if s.ns == nil {
+		// Sockets re-created later go where Open ran; without a handle
+		// (no /proc) the daemon's own namespace is the only one.
+		if h, err := netns.Current(); err == nil {
+			s.ns, s.ownNS = h, true
+		}
 	}
-	index, hwtype, running, err := probe.ifInfo(cfg.Interface)
-	probe.close()
+	if err := s.open(cfg.Interface); err != nil {
+		if s.ownNS {
+			s.ns.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// open is Open after the configuration: it creates the sockets in the
+// sensor's namespace and binds the standby one.
+func (s *Sensor) open(ifname string) error {
+	// The interface's type decides the socket type, so look it up through
+	// a throwaway socket in the sensor's network namespace first: the
+	// lookup by name happens in the socket's namespace.
+	var (
+		index   int
+		hwtype  uint16
+		running bool
+	)
+	err := s.ns.Do(func() error {
+		probe, err := newPacketSocket(unix.SOCK_RAW, "afpacket-probe")
+		if err != nil {
+			return err
+		}
+		index, hwtype, running, err = probe.ifInfo(ifname)
+		probe.close()
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
-			return nil, fmt.Errorf("afpacket: interface %s: no such device", cfg.Interface)
+			return fmt.Errorf("afpacket: interface %s: no such device", ifname)
 		}
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	lt, sotype := linkTypeFor(hwtype)
 	standbyProg, upProg, err := s.programs(lt, sotype == unix.SOCK_DGRAM)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	sb, rs, err := newSocketPair(sotype)
-	if err != nil {
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+	var sb, rs *packetSocket
+	if err := s.ns.Do(func() (err error) {
+		sb, rs, err = newSocketPair(sotype)
+		return err
+	}); err != nil {
+		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	s.sb, s.rs = sb, rs
 	s.standbyProg, s.upProg = standbyProg, upProg
@@ -141,12 +175,9 @@ func Open(cfg Config) (*Sensor, error) {
 	if err != nil {
 		s.sb.close()
 		s.rs.close()
-		return nil, fmt.Errorf("afpacket: interface %s: %w", cfg.Interface, err)
+		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
-	if h, err := netns.Get(); err == nil {
-		s.nsh = h
-	}
-	return s, nil
+	return nil
 }
 
 // newSocketPair creates the standby and ring sockets, parked and unbound:
@@ -309,8 +340,8 @@ func (s *Sensor) Close() error {
 		if e := s.rs.close(); err == nil {
 			err = e
 		}
-		if s.nsh.IsOpen() {
-			s.nsh.Close()
+		if s.ownNS {
+			s.ns.Close()
 		}
 	})
 	return err

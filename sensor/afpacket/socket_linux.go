@@ -40,8 +40,8 @@ type packetSocket struct {
 // newPacketSocket and newRingSocket are the only places the sensor
 // creates sockets (the probe in Open, the standby and ring pair in
 // newSocketPair). A socket belongs to the network namespace of the thread
-// that creates it: Open's, and for sockets re-created later, the one
-// Sensor.inNetns switches back into.
+// that creates it, so every call runs under the sensor's netns.NS.Do:
+// in Open and when sockets are re-created for a new link type.
 
 // newPacketSocket creates an unbound AF_PACKET socket with protocol 0: it
 // sees nothing until bound with a protocol, so a filter can be attached

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
@@ -165,4 +166,22 @@ func TestAddresses(t *testing.T) {
 
 	ns.Run("ip", "addr", "del", v4.String(), "dev", "veth8")
 	receiveUntil(t, w, "IPv4 address removed", func(u Update) bool { return u.Prefix == v4 && u.Deleted })
+}
+
+// TestConfigNetNS: Config.NetNS (a namespace descriptor) watches that
+// namespace from a thread outside it.
+func TestConfigNetNS(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	h, err := netns.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	w, err := Open(Config{NetNS: h.Fd()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ns.Run("ip", "tuntap", "add", "dev", "tndns5", "mode", "tun")
+	receiveUntil(t, w, "tndns5 added in the namespace", func(u Update) bool { return u.Name == "tndns5" && !u.Deleted })
 }

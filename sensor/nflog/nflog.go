@@ -21,6 +21,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 // Config selects the group and how activity is counted.
@@ -31,6 +32,10 @@ type Config struct {
 	AckOnly bool
 	// Logf receives the sensor's log lines; nil discards them.
 	Logf func(format string, v ...any)
+	// NetNS is the network namespace whose NFLOG group is bound (rules
+	// log into their own namespace's groups); nil means the calling
+	// thread's. It may be closed once Open returns.
+	NetNS *netns.NS
 	// RcvBuf is the socket receive buffer to request in bytes; the kernel
 	// doubles it. 0 means 150000, as the original.
 	RcvBuf int

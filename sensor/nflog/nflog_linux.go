@@ -68,12 +68,19 @@ type Sensor struct {
 // Open creates the netlink socket, sizes its receive buffer, binds the
 // group and puts it in standby configuration. A group held by another
 // program yields a *BindError matching ErrGroupBusy.
-func Open(cfg Config) (*Sensor, error) {
-	sock, err := dialNetfilter()
-	if err != nil {
-		return nil, fmt.Errorf("nflog group %d: open netlink socket: %w", cfg.Group, err)
-	}
-	return openOn(cfg, sock)
+//
+// Everything happens in cfg.NetNS: the socket is created there, and the
+// bind's answer, such as who holds a busy group, is read there.
+func Open(cfg Config) (s *Sensor, err error) {
+	err = cfg.NetNS.Do(func() error {
+		sock, err := dialNetfilter()
+		if err != nil {
+			return fmt.Errorf("nflog group %d: open netlink socket: %w", cfg.Group, err)
+		}
+		s, err = openOn(cfg, sock)
+		return err
+	})
+	return s, err
 }
 
 // openOn binds and configures the group on sock, closing it on failure.

@@ -46,7 +46,8 @@ type netfilterSocket struct {
 }
 
 // dialNetfilter creates the sensor's socket, in the network namespace of
-// the calling thread. It is the only place the sensor creates one.
+// the calling thread (Open calls it through netns.NS.Do). It is the only
+// place the sensor creates one.
 func dialNetfilter() (*netfilterSocket, error) {
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
 	if err != nil {

@@ -7,19 +7,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -97,39 +94,16 @@ func (n *Namespace) Run(name string, args ...string) string {
 	return string(out)
 }
 
-// Do runs fn on a locked OS thread switched into the namespace. Sockets
-// created by fn stay in the namespace after Do returns.
+// Do runs fn on a locked OS thread switched into the namespace (see
+// netns.NS.Do). Sockets created by fn stay in the namespace after Do
+// returns.
 func (n *Namespace) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		// The thread is never returned to the scheduler if switching back
-		// fails: it is tainted, and a locked goroutine that exits kills it.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(n.Name)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", n.Name, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", n.Name, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("leave netns %s: %w", n.Name, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	h, err := netns.Open("/run/netns/" + n.Name)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", n.Name, err)
+	}
+	defer h.Close()
+	return h.Do(fn)
 }
 
 // AddTun creates a tun device with addr (CIDR) on it, brings it up and

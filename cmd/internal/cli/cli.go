@@ -46,6 +46,12 @@ var (
 			"line overrides them"}
 )
 
+// NetnsOption is --netns PATH, spelled the same in every daemon; help
+// says what lives in the namespace for this one.
+func NetnsOption(help string) Option {
+	return Option{Option: getopt.Option{Long: "netns", HasArg: true}, Arg: "PATH", Help: help}
+}
+
 // Table is a daemon's options, in the order -h lists them.
 type Table []Option
 

@@ -68,6 +68,10 @@ var optionTable = cli.Table{
 	{Option: getopt.Option{Long: "wait-iface"},
 		Help: "when the -i interface does not exist yet, wait for it to appear " +
 			"instead of exiting (everything else is still checked first)"},
+	cli.NetnsOption("watch -i and -n, hold the -m device and follow link changes in " +
+		"the network namespace at PATH (/run/netns/NAME or /proc/PID/ns/net) " +
+		"instead of our own. Commands still run in our own namespace; a hook " +
+		"can use ip netns exec itself"),
 	cli.ConfigOption,
 }
 
@@ -91,6 +95,7 @@ type options struct {
 	ringBlocks    int // 0 = the sensor's default
 	ringBlockSize int // 0 = the sensor's default
 	waitIface     bool
+	netns         string // --netns; "" = our own namespace
 }
 
 // exitStatus tells main to print text to stderr and exit with code
@@ -168,6 +173,11 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 			o.ringBlockSize, err = parseInt(p, 4096, 1<<30, "bytes")
 		case "--wait-iface":
 			o.waitIface = true
+		case "--netns":
+			o.netns = p.Arg
+			if p.Arg == "" {
+				err = fmt.Errorf("%s: empty path", p.Name())
+			}
 		}
 		if err != nil {
 			return nil, &exitStatus{1, p.Place(err.Error()) + ". Abort\n"}

@@ -14,7 +14,7 @@ import (
 
 func TestParseCommandLine(t *testing.T) {
 	o, st := parseCommandLine([]string{"tuninetd", "-adi", "tun0", "-t3600", "-c", "/usr/bin/vpn wg0", "-f", "! host 1.2.3.4", "-n0", "-w", "/tmp/x.pcap", "-m", "tap",
-		"--cmd-timeout=30", "--holdoff", "5", "--stop-on-exit", "--ring-blocks=4", "--ring-block-size=65536"}, "9.9")
+		"--cmd-timeout=30", "--holdoff", "5", "--stop-on-exit", "--ring-blocks=4", "--ring-block-size=65536", "--netns", "/proc/1/ns/net"}, "9.9")
 	if st != nil {
 		t.Fatalf("exit %d: %s", st.code, st.text)
 	}
@@ -22,6 +22,7 @@ func TestParseCommandLine(t *testing.T) {
 		iface: "tun0", filter: "! host 1.2.3.4", hasFilter: true, group: 0, command: "/usr/bin/vpn wg0",
 		ttl: 3600, ackOnly: true, savefile: "/tmp/x.pcap", mode: tuntap.TAP, hasMode: true, daemon: true,
 		cmdTimeout: 30 * time.Second, holdoff: 5 * time.Second, stopOnExit: true, ringBlocks: 4, ringBlockSize: 65536,
+		netns: "/proc/1/ns/net",
 	}
 	if *o != want {
 		t.Errorf("got  %+v\nwant %+v", *o, want)
@@ -70,6 +71,7 @@ func TestParseCommandLineExits(t *testing.T) {
 		{"bad cmd timeout", "-i|tun0|-c|x|--cmd-timeout=-1", 1, "--cmd-timeout: invalid value \"-1\": want a whole number of seconds from 0 to 2147483647. Abort\n"},
 		{"bad holdoff", "-i|tun0|-c|x|--holdoff=-1", 1, "--holdoff: invalid value \"-1\": ..."},
 		{"bad ring size", "-i|tun0|-c|x|--ring-block-size=100", 1, "--ring-block-size: invalid value \"100\": want a whole number of bytes from 4096 to 1073741824. Abort\n"},
+		{"empty netns", "-i|tun0|-c|x|--netns=", 1, "--netns: empty path. Abort\n"},
 		{"stray operand", "-i|tun0|-c|/bin/vpn|wg0", 1, "Unexpected argument \"wg0\" (quote -c and -f values that contain spaces). Abort\n"},
 	}
 	for _, tt := range tests {
@@ -150,7 +152,7 @@ func TestOptionTable(t *testing.T) {
 		t.Errorf("short options %+v, want %+v", short, want)
 	}
 	if want := []string{"interface", "ttl", "command", "filter", "hold", "nflog-group", "write", "ack-only", "daemon", "help", "version",
-		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "config"}; !reflect.DeepEqual(long, want) {
+		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "netns", "config"}; !reflect.DeepEqual(long, want) {
 		t.Errorf("long options %q, want %q", long, want)
 	}
 }
@@ -216,6 +218,7 @@ stop-on-exit = yes
 ring-blocks = 8
 ring-block-size = 8192
 wait-iface = yes
+netns = /run/netns/vpn
 `)
 	o, st := parseCommandLine([]string{"tuninetd", "--config", conf}, "9.9")
 	if st != nil {
@@ -225,6 +228,7 @@ wait-iface = yes
 		iface: "wg0", group: 3, command: `/usr/bin/vpn wg0 "quoted"`, filter: "tcp port 22 and not host 10.0.0.1", hasFilter: true,
 		ttl: 900, ackOnly: true, savefile: "/var/log/x.pcap", mode: tuntap.TAP, hasMode: true,
 		cmdTimeout: 30 * time.Second, holdoff: 5 * time.Second, stopOnExit: true, ringBlocks: 8, ringBlockSize: 8192, waitIface: true,
+		netns: "/run/netns/vpn",
 	}
 	if *o != want {
 		t.Errorf("got  %+v\nwant %+v", *o, want)

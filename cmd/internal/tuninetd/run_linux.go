@@ -17,6 +17,7 @@ import (
 	"github.com/tuninetd/tuninetd/core"
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/afpacket"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/sensor/nflog"
 	"github.com/tuninetd/tuninetd/sensor/savefile"
 	"github.com/tuninetd/tuninetd/tuntap"
@@ -74,7 +75,7 @@ func run(argv []string, stderr io.Writer) int {
 		report.Ready()
 	}
 	if d.waiting {
-		appeared, err := waitInterface(o, logger, sigs)
+		appeared, err := waitInterface(o, d.ns, logger, sigs)
 		if err != nil {
 			logger.Printf("%s", err.Error())
 			return 1
@@ -105,6 +106,9 @@ type instance struct {
 	// (openCapture) once it appears.
 	waiting bool
 	filter  *bpfc.Filter // -f, parsed; compiled when the sensor opens
+	// ns is the --netns namespace the sensors and the held device live
+	// in; nil is our own.
+	ns *netns.NS
 }
 
 // close releases what setup opened, last opened first.
@@ -142,6 +146,23 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 		Report:     reportLines(o),
 		Log:        logger,
 	}
+	if o.netns != "" {
+		ns, err := netns.Open(o.netns)
+		if err != nil {
+			return nil, fmt.Errorf("Can't use network namespace %s: %v%s. Abort", o.netns, err, capHint(err, "CAP_SYS_ADMIN"))
+		}
+		d.closers = append(d.closers, ns.Close)
+		d.ns = ns
+		logger.Printf("Using network namespace %s for the sensors; commands run in ours", o.netns)
+		stop, err := ns.WatchRemoved(func() {
+			logger.Printf("Warning! Network namespace %s was deleted or replaced: its name is gone, but the namespace lives on while we hold sockets and devices in it, and we keep watching it. Restart tuninetd to use a namespace created under that name again", o.netns)
+		})
+		if err != nil {
+			logger.Printf("Warning! Can't watch %s for deletion: %v", o.netns, err)
+		} else {
+			d.closers = append(d.closers, func() error { stop(); return nil })
+		}
+	}
 	if o.savefile != "" {
 		sf, err := savefile.Open(o.savefile)
 		if err != nil {
@@ -152,7 +173,7 @@ func setup(o *options, logger core.Logger, foreground bool) (_ *instance, err er
 	}
 	warnCaptureOnly(o, logger)
 	// -m creates a missing device, so there is nothing to wait for.
-	if o.iface != "" && o.waitIface && !o.hasMode && !interfaceExists(o.iface) {
+	if o.iface != "" && o.waitIface && !o.hasMode && !interfaceExists(d.ns, o.iface) {
 		if err := d.checkFilterAnyLink(o); err != nil {
 			return nil, err
 		}
@@ -192,7 +213,7 @@ func warnCaptureOnly(o *options, logger core.Logger) {
 func (d *instance) openCapture(o *options, logger core.Logger) error {
 	logger.Printf("Binding to interface %s", o.iface)
 	if o.hasMode {
-		h, err := holdDevice(o, logger)
+		h, err := holdDevice(o, d.ns, logger)
 		if err != nil {
 			return err
 		}
@@ -218,6 +239,7 @@ func (d *instance) openCapture(o *options, logger core.Logger) error {
 		RingBlocks:    o.ringBlocks,
 		RingBlockSize: o.ringBlockSize,
 		Logf:          logger.Printf,
+		NetNS:         d.ns,
 	})
 	if err != nil {
 		var be *bpfc.Error
@@ -277,6 +299,7 @@ func (d *instance) openNFLOG(o *options, logger core.Logger) error {
 		Group:   uint16(o.group),
 		AckOnly: o.ackOnly,
 		Logf:    logger.Printf,
+		NetNS:   d.ns,
 	})
 	if err != nil {
 		return fmt.Errorf("NFLOG: %v%s. Abort", err, capHint(err, "CAP_NET_ADMIN"))
@@ -290,8 +313,8 @@ func (d *instance) openNFLOG(o *options, logger core.Logger) error {
 // has carrier. A device someone else holds is not an error: the holder
 // logs it and we go on without holding: the VPN that holds it is what
 // -m makes room for.
-func holdDevice(o *options, logger core.Logger) (*tuntap.Holder, error) {
-	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: o.iface, Mode: o.mode, Logf: logger.Printf})
+func holdDevice(o *options, ns *netns.NS, logger core.Logger) (*tuntap.Holder, error) {
+	h, err := tuntap.NewHolder(tuntap.HolderConfig{Name: o.iface, Mode: o.mode, Logf: logger.Printf, NetNS: ns})
 	if err != nil {
 		return nil, fmt.Errorf("-m %s -i %s: %v. Abort", o.mode, o.iface, err)
 	}
@@ -337,6 +360,9 @@ func reportLines(o *options) []string {
 	}
 	if o.group >= 0 {
 		r = append(r, fmt.Sprintf("- capture engine: nflog group %d", o.group))
+	}
+	if o.netns != "" {
+		r = append(r, "- network namespace of the sensors: "+o.netns)
 	}
 	if o.ackOnly {
 		r = append(r, "- using packets with tcp[ack] flag to reset TTL timer")

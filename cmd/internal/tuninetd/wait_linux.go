@@ -11,14 +11,20 @@ import (
 
 	"github.com/tuninetd/tuninetd/core"
 	"github.com/tuninetd/tuninetd/sensor/linkwatch"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 // interfaceExists reports whether the network interface name exists in
-// our network namespace. A failure to look is reported as existing, so
-// that opening the sensor names the real problem.
-func interfaceExists(name string) bool {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+// the network namespace ns (nil: ours). A failure to look is reported as
+// existing, so that opening the sensor names the real problem.
+func interfaceExists(ns *netns.NS, name string) bool {
+	// The ioctl looks the name up in the socket's namespace.
+	fd := -1
+	ns.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	if fd < 0 {
 		return true
 	}
 	defer unix.Close(fd)
@@ -36,9 +42,9 @@ func interfaceExists(name string) bool {
 // to exit (status 0: nothing ran), or an error when we cannot watch. It
 // listens to link notifications, so it costs nothing while nothing
 // changes; a subscription that breaks is made again.
-func waitInterface(o *options, logger core.Logger, sigs <-chan os.Signal) (bool, error) {
+func waitInterface(o *options, ns *netns.NS, logger core.Logger, sigs <-chan os.Signal) (bool, error) {
 	for {
-		w, err := waitLinkOnce(o, logger, sigs)
+		w, err := waitLinkOnce(o, ns, logger, sigs)
 		switch w {
 		case linkAppeared:
 			logger.Printf("Interface %s appeared", o.iface)
@@ -72,11 +78,13 @@ const (
 // waitLinkOnce runs one link subscription (listing the existing links
 // first, so an interface created before it is not missed) until the
 // interface appears, a signal ends the wait, or the subscription fails.
-func waitLinkOnce(o *options, logger core.Logger, sigs <-chan os.Signal) (waitEnd, error) {
+func waitLinkOnce(o *options, ns *netns.NS, logger core.Logger, sigs <-chan os.Signal) (waitEnd, error) {
 	updates := make(chan linkwatch.Update, 16)
 	done := make(chan struct{})
 	failed := make(chan error, 1)
-	err := linkwatch.Subscribe(linkwatch.Config{ListExisting: true, Failed: func(err error) { failed <- err }}, updates, done)
+	err := ns.Do(func() error {
+		return linkwatch.Subscribe(linkwatch.Config{ListExisting: true, Failed: func(err error) { failed <- err }}, updates, done)
+	})
 	if err != nil {
 		return cannotWatch, fmt.Errorf("Can't wait for interface %s: %v. Abort", o.iface, err)
 	}

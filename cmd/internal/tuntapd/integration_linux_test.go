@@ -45,10 +45,15 @@ type proc struct {
 	t *testing.T
 }
 
-// startProc runs argv inside ns and collects its stderr.
+// startProc runs argv inside ns (nil: the test's own namespace) and
+// collects its stderr.
 func startProc(t *testing.T, ns *sensortest.Namespace, argv ...string) *proc {
 	t.Helper()
-	return &proc{Proc: sensortest.StartProc(t, ns.Command(argv[0], argv[1:]...)), t: t}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if ns != nil {
+		cmd = ns.Command(argv[0], argv[1:]...)
+	}
+	return &proc{Proc: sensortest.StartProc(t, cmd), t: t}
 }
 
 func (p *proc) output() string { return p.Output() }
@@ -368,4 +373,49 @@ func TestPrivileges(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", st, p.output())
 	}
 	waitLink(t, ns, "tun0", false)
+}
+
+// TestNetns: tuntapd in the test's namespace with --netns holds (and
+// creates) the device inside the other one, with carrier, deletes it on
+// SIGTERM, and refuses a path that is not a network namespace.
+func TestNetns(t *testing.T) {
+	bin := buildBinary(t)
+	ns := sensortest.NewNamespace(t)
+	const dev = "tndns2" // unlikely to exist in the root namespace
+	p := startProc(t, nil, bin, "-i", dev, "--netns", "/run/netns/"+ns.Name)
+	p.waitLine("tuntapd: holding "+dev+" in network namespace /run/netns/"+ns.Name, 10*time.Second)
+	waitLink(t, ns, dev, true)
+	if _, err := os.Stat("/sys/class/net/" + dev); err == nil {
+		t.Fatalf("%s exists in the root namespace", dev)
+	}
+	ns.Run("ip", "link", "set", dev, "up")
+	if out := linkShow(ns, dev); !strings.Contains(out, "LOWER_UP") {
+		t.Fatalf("no carrier with tuntapd attached from outside: %s", out)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.output())
+	}
+	waitLink(t, ns, dev, false)
+
+	for _, path := range []string{"/proc/self/ns/uts", "/nonexistent"} {
+		for _, daemon := range []bool{false, true} {
+			args := []string{"-i", dev, "--netns", path}
+			if daemon {
+				args = append(args, "-d")
+			}
+			var out bytes.Buffer
+			cmd := exec.Command(bin, args...)
+			cmd.Stderr = &out
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			want := "tuntapd: can't use network namespace " + path + ": "
+			if code != 1 || !strings.Contains(out.String(), want) {
+				t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", args, code, out.String(), want)
+			}
+		}
+	}
 }

@@ -42,6 +42,8 @@ var optionTable = cli.Table{
 		Help: "daemonize process; startup errors are still printed here"},
 	cli.HelpOption,
 	cli.VersionOption,
+	cli.NetnsOption("hold (and create) the device in the network namespace at PATH " +
+		"(/run/netns/NAME or /proc/PID/ns/net) instead of our own"),
 	cli.ConfigOption,
 }
 
@@ -56,6 +58,7 @@ type config struct {
 	mode     tuntap.Mode
 	daemon   bool
 	savefile string // -w; "" = none
+	netns    string // --netns; "" = our own namespace
 }
 
 // modeFlag is the IFF_TUN / IFF_TAP value the original prints as "mode
@@ -109,6 +112,14 @@ func parseArgs(args []string, stderr io.Writer) (cfg config, status int, ok bool
 			cfg.daemon = true
 		case 'w':
 			cfg.savefile = o.Arg
+		case 0:
+			if o.Opt.Long == "netns" {
+				if o.Arg == "" {
+					fmt.Fprintf(stderr, "%s: %s\n", progname, o.Place(o.Name()+": empty path. Abort"))
+					return cfg, 1, false
+				}
+				cfg.netns = o.Arg
+			}
 		case 'm':
 			m, err := tuntap.ParseMode(o.Arg)
 			// A later valid -m wins, as in the original.

@@ -26,6 +26,8 @@ func TestParseArgs(t *testing.T) {
 			cfg: config{ifname: "tap0", mode: tuntap.TAP, daemon: true, savefile: "/tmp/x.pcap"}},
 		{name: "last mode wins", args: []string{"-m", "bad", "-m", "tap", "-i", "tap0"}, ok: true, cfg: config{ifname: "tap0", mode: tuntap.TAP}},
 		{name: "double dash", args: []string{"-i", "tun0", "--"}, ok: true, cfg: config{ifname: "tun0", mode: tuntap.TUN}},
+		{name: "netns", args: []string{"-i", "tun0", "--netns", "/run/netns/vpn"}, ok: true, cfg: config{ifname: "tun0", mode: tuntap.TUN, netns: "/run/netns/vpn"}},
+		{name: "empty netns", args: []string{"-i", "tun0", "--netns="}, status: 1, want: []string{"tuntapd: --netns: empty path. Abort\n"}},
 	}
 	checkParseArgs(t, tests)
 }
@@ -103,6 +105,8 @@ func TestParseArgsConfig(t *testing.T) {
 	tests := []parseCase{
 		{name: "file", args: []string{"--config", good}, ok: true,
 			cfg: config{ifname: "tap0", mode: tuntap.TAP, daemon: true, savefile: "/tmp/x.pcap"}},
+		{name: "netns in file", args: []string{"--config", conf("netns.conf", "interface = tun0\nnetns = /run/netns/vpn\n")}, ok: true,
+			cfg: config{ifname: "tun0", mode: tuntap.TUN, netns: "/run/netns/vpn"}},
 		{name: "command line wins", args: []string{"-m", "tun", "--config=" + good, "--interface", "tun5"}, ok: true,
 			cfg: config{ifname: "tun5", mode: tuntap.TUN, daemon: true, savefile: "/tmp/x.pcap"}},
 		{name: "long names", args: []string{"--interface=tun1", "--mode", "tap", "--write", "w.pcap", "--daemon"}, ok: true,

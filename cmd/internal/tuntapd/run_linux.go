@@ -12,6 +12,7 @@ import (
 	"github.com/tuninetd/tuninetd/cmd/internal/daemon"
 	"github.com/tuninetd/tuninetd/cmd/internal/logsink"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -97,10 +98,29 @@ func serve(cfg config, lg *logger, report *daemon.Report) int {
 			lg.warn("%s: can't change directory: %v", progname, err)
 		}
 	}
+	var ns *netns.NS
+	if cfg.netns != "" {
+		var err error
+		if ns, err = netns.Open(cfg.netns); err != nil {
+			startupFailed(lg, report, fmt.Sprintf("%s: can't use network namespace %s: %v. Abort", progname, cfg.netns, err))
+			return 1
+		}
+		defer ns.Close()
+		lg.info("%s: holding %s in network namespace %s", progname, cfg.ifname, cfg.netns)
+		stop, err := ns.WatchRemoved(func() {
+			lg.warn("%s: network namespace %s was deleted or replaced: its name is gone, but the namespace lives on while we hold %s in it. Restart tuntapd to use a namespace created under that name again", progname, cfg.netns, cfg.ifname)
+		})
+		if err != nil {
+			lg.warn("%s: can't watch %s for deletion: %v", progname, cfg.netns, err)
+		} else {
+			defer stop()
+		}
+	}
 	lost := make(chan error, 1)
 	h, err := tuntap.NewHolder(tuntap.HolderConfig{
 		Name:   cfg.ifname,
 		Mode:   cfg.mode,
+		NetNS:  ns,
 		Packet: packetHandler(cfg, lg, save, report == nil),
 		Lost: func(err error) {
 			select {
