@@ -605,3 +605,39 @@ func TestKnockQueueFull(t *testing.T) {
 		t.Errorf("%d stop commands ran, want %d", got, sources)
 	}
 }
+
+// TestKnockNetns: tportknockd running in another namespace captures in the
+// --netns one, follows its address changes there, and runs its commands
+// in its own namespace; -l lists the devices there.
+func TestKnockNetns(t *testing.T) {
+	n := newKnockNet(t)
+	home := sensortest.NewNamespace(t) // where the daemon runs
+	dir := t.TempDir()
+	conf := "<N>\n sequence = udp:6301 tcp:6302:s\n start_command = echo %IP% $(readlink /proc/self/ns/net) >> " + dir + "/N\n</N>\n"
+	path := filepath.Join(dir, "knock.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := "/run/netns/" + n.d.Name
+	out, err := home.Command(knockdBin(t), "-l", "--netns", target).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "kd0 up 10.77.0.1/24") {
+		t.Errorf("-l --netns: %v\n%s", err, out)
+	}
+	p := daemonProc{sensortest.StartProc(t, home.Command(knockdBin(t), "-d", "--netns", target, "-c", path, "-i", "kd0"))}
+	mark := p.wait(t, 0, "Listening on kd0 for knocks to 10.77.0.1 fd77::1")
+	n.knockAll(senderV4, daemonV4, seq(t, "udp:6301 tcp:6302:s"))
+	homeNS := strings.TrimSpace(home.Run("readlink", "/proc/self/ns/net"))
+	waitFile(t, filepath.Join(dir, "N"), "10.77.0.2", homeNS)
+
+	n.d.Run("ip", "addr", "add", "10.79.0.1/24", "dev", "kd0")
+	p.wait(t, mark, "Listening on kd0 for knocks to 10.77.0.1 10.79.0.1")
+	n.knockAll(senderV6, daemonV6, seq(t, "udp:6301 tcp:6302:s"))
+	waitFile(t, filepath.Join(dir, "N"), "10.77.0.2", homeNS, "fd77::2", homeNS)
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	out, err = home.Command(knockdBin(t), "-c", path, "-i", "kd0", "--netns", "/nonexistent/netns").CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "can't use network namespace /nonexistent/netns") {
+		t.Errorf("--netns missing: %v %q", err, out)
+	}
+}

@@ -72,6 +72,10 @@ var optionTable = cli.Table{
 	{Option: getopt.Option{Long: "max-sources", HasArg: true}, Arg: "N",
 		Help: "sources in the middle of a sequence that are remembered (per event " +
 			"and source); when full the least recently seen is forgotten. Default 65536"},
+	cli.NetnsOption("capture on -i and follow its links and addresses (and list " +
+		"devices for -l) in the network namespace at PATH (/run/netns/NAME or " +
+		"/proc/PID/ns/net) instead of our own. Commands still run in our own " +
+		"namespace"),
 }
 
 // options is a parsed command line.
@@ -86,6 +90,7 @@ type options struct {
 	waitIface  bool
 	cmdTimeout time.Duration
 	maxSources int
+	netns      string // --netns; "" = our own namespace
 }
 
 // exit is a finished run: status and what to print.
@@ -161,6 +166,11 @@ func parseCommandLine(prog string, args []string) (*options, *exit) {
 			o.cmdTimeout = time.Duration(s) * time.Second
 		case "--max-sources":
 			o.maxSources, err = parseInt(p, 1, maxSourcesLimit, "sources")
+		case "--netns":
+			o.netns = p.Arg
+			if p.Arg == "" {
+				err = fmt.Errorf("%s: empty path", p.Name())
+			}
 		}
 		if err != nil {
 			return nil, &exit{code: 1, stderr: prog + ": " + err.Error() + "\n"}
@@ -202,7 +212,7 @@ func (o *options) run() *exit {
 		}
 		return &exit{code: 0, stdout: Summary(evs)}
 	case o.list:
-		out, err := listDevices()
+		out, err := listDevices(o.netns)
 		if err != nil {
 			return &exit{code: 1, stderr: "tportknockd: " + err.Error() + "\n"}
 		}

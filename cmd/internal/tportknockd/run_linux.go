@@ -25,6 +25,7 @@ import (
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/afpacket"
 	"github.com/tuninetd/tuninetd/sensor/linkwatch"
+	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
 const (
@@ -95,7 +96,23 @@ func serve(o *options, argv []string, stderr io.Writer) int {
 			return fail(fmt.Sprintf("tportknockd: can't change directory to /: %v", err))
 		}
 	}
-	k, err := newKnocker(o, evs, logger, report == nil)
+	var ns *netns.NS
+	if o.netns != "" {
+		if ns, err = netns.Open(o.netns); err != nil {
+			return fail(fmt.Sprintf("tportknockd: can't use network namespace %s: %v%s", o.netns, err, capHintFor(err, "CAP_SYS_ADMIN")))
+		}
+		defer ns.Close()
+		logger.Printf("Using network namespace %s for capture; commands run in ours", o.netns)
+		stop, err := ns.WatchRemoved(func() {
+			logger.Printf("Warning! Network namespace %s was deleted or replaced: its name is gone, but the namespace lives on while we hold sockets in it, and we keep listening there. Restart tportknockd to use a namespace created under that name again", o.netns)
+		})
+		if err != nil {
+			logger.Printf("Warning! Can't watch %s for deletion: %v", o.netns, err)
+		} else {
+			defer stop()
+		}
+	}
+	k, err := newKnocker(o, ns, evs, logger, report == nil)
 	if err != nil {
 		return fail("tportknockd: " + err.Error())
 	}
@@ -152,6 +169,9 @@ type knocker struct {
 	log    core.Logger
 	m      *knock.Machine
 	runner core.Runner
+	// ns is the --netns namespace the socket and the netlink sockets are
+	// created in; nil is our own.
+	ns *netns.NS
 
 	// Owned by the loop.
 	filter  *knock.Filter
@@ -177,13 +197,14 @@ type knocker struct {
 // newKnocker opens what can fail before the daemon reports it started:
 // the machine, the netlink subscription and, unless the device is missing
 // and --wait-iface allows it, the socket with its filter.
-func newKnocker(o *options, evs []knock.Event, logger core.Logger, foreground bool) (_ *knocker, err error) {
+func newKnocker(o *options, ns *netns.NS, evs []knock.Event, logger core.Logger, foreground bool) (_ *knocker, err error) {
 	m, err := knock.NewMachine(evs, knock.Options{MaxSources: o.maxSources})
 	if err != nil {
 		return nil, err
 	}
 	k := &knocker{
 		o:          o,
+		ns:         ns,
 		log:        logger,
 		m:          m,
 		runner:     &core.ShellRunner{Log: logger},
@@ -206,7 +227,7 @@ func newKnocker(o *options, evs []knock.Event, logger core.Logger, foreground bo
 			k.close()
 		}
 	}()
-	if _, err := ifIndex(o.iface); errors.Is(err, unix.ENODEV) {
+	if _, err := ifIndex(ns, o.iface); errors.Is(err, unix.ENODEV) {
 		if !o.waitIface {
 			return nil, fmt.Errorf("interface %s: no such device (--wait-iface waits for it)", o.iface)
 		}
@@ -225,7 +246,10 @@ func (k *knocker) subscribe() error {
 	k.unsub = make(chan struct{})
 	k.failed = make(chan error, 1)
 	failed := k.failed
-	err := linkwatch.Subscribe(linkwatch.Config{Addresses: true, Failed: func(err error) { failed <- err }}, k.updates, k.unsub)
+	// The netlink socket lives in the namespace it was created in.
+	err := k.ns.Do(func() error {
+		return linkwatch.Subscribe(linkwatch.Config{Addresses: true, Failed: func(err error) { failed <- err }}, k.updates, k.unsub)
+	})
 	if err != nil {
 		k.updates = nil
 	}
@@ -480,7 +504,7 @@ func (k *knocker) shutdown(sig string, sigs <-chan os.Signal) {
 // changed. At start-up (first) its errors end the daemon; later they are
 // logged and the daemon carries on with what it has.
 func (k *knocker) resync(first bool) error {
-	index, err := ifIndex(k.o.iface)
+	index, err := ifIndex(k.ns, k.o.iface)
 	if errors.Is(err, unix.ENODEV) {
 		if !k.gone {
 			k.log.Printf("Interface %s disappeared, waiting for it to return", k.o.iface)
@@ -496,7 +520,7 @@ func (k *knocker) resync(first bool) error {
 		}
 		return err
 	}
-	addrs, err := addrsOf(index)
+	addrs, err := addrsOf(k.ns, index)
 	if err != nil {
 		err = fmt.Errorf("interface %s: %v", k.o.iface, err)
 		if !first {
@@ -513,10 +537,14 @@ func (k *knocker) resync(first bool) error {
 	changed := !equalAddrs(addrs, k.addrs)
 	if k.sock == nil {
 		var cerr error
-		s, err := afpacket.OpenSocket(k.o.iface, knock.Snaplen, func(lt bpfc.LinkType) ([]bpf.RawInstruction, error) {
-			prog, err := f.Compile(lt)
-			cerr = err
-			return prog, err
+		var s *afpacket.Socket
+		err := k.ns.Do(func() (err error) {
+			s, err = afpacket.OpenSocket(k.o.iface, knock.Snaplen, func(lt bpfc.LinkType) ([]bpf.RawInstruction, error) {
+				prog, err := f.Compile(lt)
+				cerr = err
+				return prog, err
+			})
+			return err
 		})
 		if err != nil {
 			if cerr != nil {
@@ -606,6 +634,9 @@ func (k *knocker) read(s *afpacket.Socket, quit <-chan struct{}) {
 // status is SIGUSR1's report.
 func (k *knocker) status() {
 	k.log.Printf("SIGUSR1 caught:")
+	if k.o.netns != "" {
+		k.log.Printf("- network namespace of the capture: %s", k.o.netns)
+	}
 	if k.gone {
 		k.log.Printf("- interface: %s, missing: waiting for it", k.o.iface)
 	} else {
@@ -642,10 +673,15 @@ func (k *knocker) socketStats() {
 	}
 }
 
-// ifIndex returns an interface's index; a missing one is an error
-// wrapping ENODEV.
-func ifIndex(name string) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+// ifIndex returns an interface's index in the namespace ns (nil: ours);
+// a missing one is an error wrapping ENODEV.
+func ifIndex(ns *netns.NS, name string) (int, error) {
+	// The ioctl looks the name up in the socket's namespace.
+	fd := -1
+	err := ns.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
 		return 0, os.NewSyscallError("socket", err)
 	}
@@ -660,10 +696,14 @@ func ifIndex(name string) (int, error) {
 	return int(int32(ifr.Uint32())), nil
 }
 
-// addrsOf returns the IP addresses of the interface with that index, IPv4
-// and IPv6.
-func addrsOf(index int) ([]netip.Addr, error) {
-	all, err := linkwatch.Addrs(linkwatch.Config{})
+// addrsOf returns the IP addresses of the interface with that index in
+// the namespace ns (nil: ours), IPv4 and IPv6.
+func addrsOf(ns *netns.NS, index int) ([]netip.Addr, error) {
+	var all []linkwatch.Update
+	err := ns.Do(func() (err error) {
+		all, err = linkwatch.Addrs(linkwatch.Config{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("addresses: %w", err)
 	}
@@ -677,13 +717,25 @@ func addrsOf(index int) ([]netip.Addr, error) {
 }
 
 // listDevices is -l: one line per network device, its state and its IP
-// addresses, in the kernel's index order.
-func listDevices() (string, error) {
-	links, err := linkwatch.Links(linkwatch.Config{})
-	if err != nil {
-		return "", fmt.Errorf("list devices: %w", err)
+// addresses, in the kernel's index order; in the namespace at netnsPath
+// when it is not "".
+func listDevices(netnsPath string) (string, error) {
+	var ns *netns.NS
+	if netnsPath != "" {
+		var err error
+		if ns, err = netns.Open(netnsPath); err != nil {
+			return "", fmt.Errorf("can't use network namespace %s: %v%s", netnsPath, err, capHintFor(err, "CAP_SYS_ADMIN"))
+		}
+		defer ns.Close()
 	}
-	addrs, err := linkwatch.Addrs(linkwatch.Config{})
+	var links, addrs []linkwatch.Update
+	err := ns.Do(func() (err error) {
+		if links, err = linkwatch.Links(linkwatch.Config{}); err != nil {
+			return err
+		}
+		addrs, err = linkwatch.Addrs(linkwatch.Config{})
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("list devices: %w", err)
 	}
@@ -727,10 +779,14 @@ func addrList(addrs []netip.Addr) string {
 	return strings.Join(s, " ")
 }
 
-// capHint names the capability an EPERM most likely lacks.
-func capHint(err error) string {
+// capHint names the capability an EPERM opening the socket most likely
+// lacks.
+func capHint(err error) string { return capHintFor(err, "CAP_NET_RAW") }
+
+// capHintFor names capability for an EPERM or EACCES.
+func capHintFor(err error, capability string) string {
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		return " (needs root or CAP_NET_RAW)"
+		return " (needs root or " + capability + ")"
 	}
 	return ""
 }

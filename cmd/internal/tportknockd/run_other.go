@@ -14,6 +14,6 @@ func serve(o *options, argv []string, stderr io.Writer) int {
 }
 
 // listDevices needs rtnetlink: Linux only.
-func listDevices() (string, error) {
+func listDevices(netnsPath string) (string, error) {
 	return "", errors.New("listing devices needs Linux")
 }
