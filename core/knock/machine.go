@@ -1,7 +1,6 @@
 package knock
 
 import (
-	"container/heap"
 	"fmt"
 	"net/netip"
 	"time"
@@ -346,7 +345,7 @@ func (m *Machine) complete(now time.Time, e *Event, src netip.Addr, steps []Step
 			return append(steps, Step{Kind: Refused, Event: e, Src: src, Frame: len(e.Sequence)})
 		}
 		m.stopSeq++
-		heap.Push(&m.stops, pendingStop{due: now.Add(e.CommandDelay), seq: m.stopSeq, event: e, src: src})
+		m.stops.push(pendingStop{due: now.Add(e.CommandDelay), seq: m.stopSeq, event: e, src: src})
 	}
 	return append(steps, Step{Kind: Completed, Event: e, Src: src, Frame: len(e.Sequence)})
 }
@@ -393,7 +392,7 @@ func (m *Machine) Tick(now time.Time, steps []Step) []Step {
 		}
 	}
 	for len(m.stops) > 0 && !now.Before(m.stops[0].due) {
-		s := heap.Pop(&m.stops).(pendingStop)
+		s := m.stops.pop()
 		steps = append(steps, Step{Kind: StopDue, Event: s.event, Src: s.src})
 	}
 	return steps
@@ -421,7 +420,7 @@ func (m *Machine) NextWake() (t time.Time, ok bool) {
 func (m *Machine) Pending() []Action {
 	out := make([]Action, 0, len(m.stops))
 	for len(m.stops) > 0 {
-		s := heap.Pop(&m.stops).(pendingStop)
+		s := m.stops.pop()
 		out = append(out, Action{Kind: Stop, Event: s.event, Src: s.src})
 	}
 	return out
@@ -434,22 +433,50 @@ type pendingStop struct {
 	src   netip.Addr
 }
 
-// stopHeap is a min-heap of stops by due time, then completion order.
+// stopHeap is a min-heap of stops by due time, then completion order:
+// its own few lines rather than container/heap's interface, which costs
+// the binary more than it saves here.
 type stopHeap []pendingStop
 
-func (h stopHeap) Len() int { return len(h) }
-func (h stopHeap) Less(i, j int) bool {
+func (h stopHeap) less(i, j int) bool {
 	if !h[i].due.Equal(h[j].due) {
 		return h[i].due.Before(h[j].due)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h stopHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *stopHeap) Push(x any)   { *h = append(*h, x.(pendingStop)) }
-func (h *stopHeap) Pop() any {
+
+func (h *stopHeap) push(s pendingStop) {
+	*h = append(*h, s)
+	for i := len(*h) - 1; i > 0; {
+		up := (i - 1) / 2
+		if !h.less(i, up) {
+			break
+		}
+		(*h)[i], (*h)[up] = (*h)[up], (*h)[i]
+		i = up
+	}
+}
+
+func (h *stopHeap) pop() pendingStop {
 	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = pendingStop{}
-	*h = old[:len(old)-1]
-	return x
+	top := old[0]
+	last := len(old) - 1
+	old[0] = old[last]
+	old[last] = pendingStop{}
+	*h = old[:last]
+	for i := 0; ; {
+		min, l, r := i, 2*i+1, 2*i+2
+		if l < last && h.less(l, min) {
+			min = l
+		}
+		if r < last && h.less(r, min) {
+			min = r
+		}
+		if min == i {
+			break
+		}
+		(*h)[i], (*h)[min] = (*h)[min], (*h)[i]
+		i = min
+	}
+	return top
 }

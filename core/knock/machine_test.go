@@ -456,3 +456,43 @@ func TestChurn(t *testing.T) {
 		t.Errorf("%d still in progress", m.InProgress())
 	}
 }
+
+// TestStopOrder: stops of events with different delays, completed in a
+// mixed order, come due sorted by due time, ties in completion order.
+func TestStopOrder(t *testing.T) {
+	c := newClock()
+	evs := []Event{
+		mustEvent(t, "A", "udp:1", time.Minute, 3*time.Second),
+		mustEvent(t, "B", "udp:2", time.Minute, time.Second),
+		mustEvent(t, "C", "udp:3", time.Minute, 2*time.Second),
+	}
+	m := mustMachine(t, Options{}, evs...)
+	type due struct {
+		at  time.Time
+		seq int
+	}
+	var want []due
+	for i := 0; i < 40; i++ {
+		ev := (i * 7) % 3
+		if i%4 == 0 {
+			c.add(500 * time.Millisecond)
+		}
+		src := fmt.Sprintf("192.0.2.%d", i+1)
+		m.Packet(c.t, pkt(t, src, fmt.Sprintf("udp:%d", ev+1)), nil)
+		want = append(want, due{c.t.Add(evs[ev].CommandDelay), i})
+	}
+	got := m.Tick(c.t.Add(time.Hour), nil)
+	if len(got) != len(want) {
+		t.Fatalf("%d stops due, want %d", len(got), len(want))
+	}
+	var prev due
+	for i, s := range got {
+		var n int
+		fmt.Sscanf(s.Src.String(), "192.0.2.%d", &n)
+		d := want[n-1]
+		if i > 0 && (d.at.Before(prev.at) || d.at.Equal(prev.at) && d.seq < prev.seq) {
+			t.Fatalf("stop %d (%s) out of order", i, s)
+		}
+		prev = d
+	}
+}

@@ -173,26 +173,30 @@ func parseAddr(m netlink.Message) (Update, bool) {
 		return Update{}, false
 	}
 	bits := int(m.Data[1])
-	var local, addr netip.Addr
+	want := 16
+	if family == unix.AF_INET {
+		want = 4
+	}
+	var local, addr []byte
 	for ad.Next() {
-		a, ok := netip.AddrFromSlice(ad.Bytes())
-		if !ok || (family == unix.AF_INET) != a.Is4() {
-			continue
-		}
 		switch ad.Type() {
 		case unix.IFA_LOCAL:
-			local = a
+			local = ad.Bytes()
 		case unix.IFA_ADDRESS:
-			addr = a
+			addr = ad.Bytes()
 		}
 	}
-	if local.IsValid() {
+	if len(local) == want {
 		addr = local
 	}
-	if !addr.IsValid() || bits > addr.BitLen() {
+	a, ok := netip.AddrFromSlice(addr)
+	if !ok || len(addr) != want {
 		return Update{}, false
 	}
-	u.Prefix = netip.PrefixFrom(addr, bits)
+	if bits > a.BitLen() {
+		return Update{}, false
+	}
+	u.Prefix = netip.PrefixFrom(a, bits)
 	return u, true
 }
 

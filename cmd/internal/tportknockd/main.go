@@ -230,18 +230,7 @@ Usage: tportknockd -c <config> -i <device> [-r <sec>] [-d] [-D] [options]
        tportknockd -C <config>
        tportknockd -l
 
--c <config>  configuration file with the knock sequences
--C <config>  check the configuration for typos and syntax errors and print
-             all sequences; exit 0 if valid, 1 if not
--i <device>  interface to listen on
--r <sec>     also re-read the device's IP addresses every <sec> seconds
--l           list the available network devices
--d           debug: print every knock step and the kernel filter
--D           daemon mode (log to syslog)
--h           help
--v           print version
-
-Options of this version (long options take --name=VALUE or --name VALUE):
+Options (long options take --name=VALUE or --name VALUE):
 
 ` + optionTable.Help() + `
 Configuration: one block per knock event,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -151,8 +152,8 @@ func startDaemon(argv []string, stderr io.Writer) int {
 // belong to the loop.
 type counters struct {
 	packets, ignored                        uint64
-	advanced, completed, reset, expired     uint64
-	evicted, refused, dropped               uint64
+	steps                                   [knock.StopDue]uint64 // by StepKind, stops due not counted
+	dropped                                 uint64
 	ran, failed, skipped                    atomic.Uint64
 	addrChanges, reattached, filterFailures uint64
 	// passed and lost are the socket's PACKET_STATISTICS, summed at
@@ -380,19 +381,10 @@ func (k *knocker) packet(p *sensor.Packet) {
 func (k *knocker) handle(steps []knock.Step) {
 	k.steps = steps
 	for _, s := range steps {
-		switch s.Kind {
-		case knock.Advanced:
-			k.n.advanced++
-		case knock.Completed:
-			k.n.completed++
-		case knock.Reset:
-			k.n.reset++
-		case knock.Expired:
-			k.n.expired++
-		case knock.Evicted:
-			k.n.evicted++
-		case knock.Refused:
-			k.n.refused++
+		if s.Kind < knock.StopDue {
+			k.n.steps[s.Kind]++
+		}
+		if s.Kind == knock.Refused {
 			k.log.Printf("Warning! %s: %s completed the sequence, but %d stop commands are pending already: start command not run", s.Event.Name, s.Src, k.m.PendingStops())
 		}
 		if k.o.debug {
@@ -656,8 +648,15 @@ func (k *knocker) status() {
 	n := &k.n
 	k.socketStats()
 	k.log.Printf("- kernel filter passed %d packets, %d of them lost (socket buffer full)", n.passed, n.lost)
-	k.log.Printf("- packets: %d (%d not a knock), steps: %d advanced, %d completed, %d reset, %d expired, %d evicted, %d refused",
-		n.packets, n.ignored, n.advanced, n.completed, n.reset, n.expired, n.evicted, n.refused)
+	var b strings.Builder
+	fmt.Fprintf(&b, "- packets: %d (%d not a knock), steps:", n.packets, n.ignored)
+	for kind, c := range n.steps {
+		if kind > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %d %v", c, knock.StepKind(kind))
+	}
+	k.log.Printf("%s", b.String())
 	k.log.Printf("- commands: %d run, %d failed, %d starts dropped (queue full), %d skipped at exit; address changes: %d, re-attached: %d",
 		n.ran.Load(), n.failed.Load(), n.dropped, n.skipped.Load(), n.addrChanges, n.reattached)
 }
@@ -748,7 +747,8 @@ func listDevices(netnsPath string) (string, error) {
 		fmt.Fprintf(&b, "%s %s", l.Name, state)
 		for _, a := range addrs {
 			if a.Index == l.Index {
-				b.WriteString(" " + a.Prefix.String())
+				// Not Prefix.String: one formatter of addresses less.
+				b.WriteString(" " + a.Prefix.Addr().String() + "/" + strconv.Itoa(a.Prefix.Bits()))
 			}
 		}
 		b.WriteByte('\n')
