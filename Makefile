@@ -25,7 +25,7 @@ MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/in
 # linkwatch's decoder. (tportknockd's -l test reads netlink answers, which
 # qemu-user passes through in the host's byte order.)
 MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch ./cmd/internal/tportknockd
-MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig|TestParseAddr|TestParseConfig|TestParseConfigDefaults|TestParseConfigErrors|TestExampleConfig|FuzzParseConfig|TestCheckConfig|TestCommandLineErrors|TestHelpAndVersion|TestMissingDevice)$$
+MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig|TestParseAddr|TestParseConfig|TestParseConfigDefaults|TestParseConfigErrors|TestExampleConfig|FuzzParseConfig|TestCheckConfig|TestCommandLineErrors|TestHelpAndVersion|TestMissingDevice|TestDNSOptions)$$
 
 .PHONY: all build test vet unit test-mips cross bench demo clean install uninstall deb FORCE
 
@@ -149,6 +149,7 @@ FORCE:
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/
 	TUNINETD_NFLOG_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestNFLOGBenchmark$$' -timeout 900s -v ./sensor/nflog/
+	TUNINETD_DNS_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestDNSBenchmark$$' -timeout 900s -v ./cmd/internal/tuninetd/
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./cmd/internal/tportknockd/
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench Flood -benchtime 3x -v ./core/knock/
 

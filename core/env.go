@@ -90,6 +90,9 @@ type Trigger struct {
 	// Idle is IDLE in whole seconds, when HasIdle.
 	Idle    time.Duration
 	HasIdle bool
+	// QName is QNAME, the name of the DNS query that caused the start
+	// (as the matcher formatted it, never raw bytes); "" leaves it out.
+	QName string
 }
 
 // Env returns t's variables, each named prefix+NAME (TUNINETD_EVENT, ...).
@@ -129,6 +132,7 @@ func (t Trigger) Env(prefix string) Env {
 	if t.HasIdle {
 		e.Set("IDLE", seconds(t.Idle))
 	}
+	setString("QNAME", t.QName)
 	return e
 }
 
@@ -140,6 +144,14 @@ func (t *Trigger) SetPacket(s sensor.Summary) {
 	}
 	t.Proto, t.HasProto = s.Proto, s.HasProto
 	t.SrcPort, t.DstPort, t.HasPorts = s.SrcPort, s.DstPort, s.HasPorts
+}
+
+// SetQuery copies the name of the DNS query that made a packet count, if
+// one did.
+func (t *Trigger) SetQuery(q *sensor.DNSQuery) {
+	if q != nil {
+		t.QName = q.Name
+	}
 }
 
 // setOrigin copies what a sensor watches: its interface, its NFLOG group.

@@ -16,12 +16,13 @@ func TestTriggerEnvEveryField(t *testing.T) {
 		NFLOGGroup: 65535, HasNFLOGGroup: true, TTL: 30*time.Second + 999*time.Millisecond, HasTTL: true,
 		Family: 6, Src: netip.MustParseAddr("::1.2.3.4"), Dst: netip.MustParseAddr("2001:db8::2"),
 		Proto: 132, HasProto: true, SrcPort: 1, DstPort: 65535, HasPorts: true,
-		Idle: -time.Second, HasIdle: true,
+		Idle: -time.Second, HasIdle: true, QName: "git.corp.example",
 	}
 	want := []string{
 		"X_EVENT=stop", "X_REASON=idle", "X_SENSOR=nflog", "X_TTL=30", "X_IFACE=eth0",
 		"X_NFLOG_GROUP=65535", "X_FAMILY=6", "X_SRC=::1.2.3.4", "X_DST=2001:db8::2",
 		"X_PROTO=sctp", "X_SRC_PORT=1", "X_DST_PORT=65535", "X_IDLE=0",
+		"X_QNAME=git.corp.example",
 	}
 	if got := tr.Env("X_").Vars(); !slices.Equal(got, want) {
 		t.Errorf("Vars\n got %q\nwant %q", got, want)

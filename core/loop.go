@@ -417,6 +417,9 @@ func (l *Loop) start(tr *trigger) {
 	}
 	t := l.trigger("start", reasonPacket)
 	t.SetPacket(l.fsm.upSummary)
+	if tr.p != nil {
+		t.SetQuery(tr.p.Query)
+	}
 	l.launch(t)
 }
 
@@ -483,6 +486,9 @@ func (l *Loop) onDone(d cmdDone) {
 		l.log.Printf(msgStartDoneTmpl, label(l.sensors[l.fsm.upSensor].Kind()))
 		for _, line := range l.fsm.upSummary.Lines() {
 			l.log.Printf("%s", line)
+		}
+		if p := l.fsm.upPacket; p != nil && p.Query != nil {
+			l.log.Printf("%s", p.Query.Line())
 		}
 		if l.cfg.Savefile != nil && l.fsm.upPacket != nil {
 			if err := l.cfg.Savefile.WritePacket(l.fsm.upPacket); err != nil {

@@ -742,3 +742,32 @@ func TestStopPrecision(t *testing.T) {
 		h.up(0)
 	}
 }
+
+// TestStartNamesDNSQuery: a packet that counted as a DNS query gives the
+// start command TUNINETD_QNAME, and the start log names the query after
+// the original's lines, which stay as they are.
+func TestStartNamesDNSQuery(t *testing.T) {
+	h := newHarness(t, Config{}, sensor.Pcap)
+	p := testPacket(sensor.Pcap)
+	p.Query = &sensor.DNSQuery{Name: "git.corp.example", Type: 28, Suffix: "corp.example"}
+	h.sinks[0].Seen(h.clk.Now(), p)
+	c := h.nextCall("start")
+	if v, ok := c.env("TUNINETD_QNAME"); !ok || v != "git.corp.example" {
+		t.Errorf("TUNINETD_QNAME=%q (present %v)", v, ok)
+	}
+	if v, _ := c.env("TUNINETD_DST_PORT"); v != "53" {
+		t.Errorf("TUNINETD_DST_PORT=%q: the packet's variables must stay", v)
+	}
+	h.finish(c, nil)
+	want := []string{"PCAP: start command done", "|- IPv4 10.0.0.1 > 10.0.0.2, NXT_HDR: 0x11 (UDP)",
+		"|- DNS query: git.corp.example AAAA (--dns-name corp.example)"}
+	if got := h.log.all(); !slices.Equal(got, want) {
+		t.Errorf("log %q, want %q", got, want)
+	}
+	// A start without a query names none.
+	h.signal(syscall.SIGHUP)
+	stop := h.nextCall("stop")
+	if _, ok := stop.env("TUNINETD_QNAME"); ok {
+		t.Error("TUNINETD_QNAME set for stop")
+	}
+}

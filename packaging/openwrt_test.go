@@ -126,7 +126,8 @@ func TestOpenWrtInitInstances(t *testing.T) {
 		name: "tuninetd-vpn",
 		argv: []string{"/usr/sbin/tuninetd", "--interface", "tun0", "--command", "/etc/tuninetd/vpn.sh wg0",
 			"--filter", `tcp port 22 and not host "10.0.0.1" and '$HOME' * ip[2:2] > 100 `,
-			"--ttl", "900", "--hold", "tun", "--cmd-timeout", "30", "--netns", "/run/netns/vpn", "--ack-only", "--wait-iface"},
+			"--ttl", "900", "--hold", "tun", "--cmd-timeout", "30", "--netns", "/run/netns/vpn", "--ack-only", "--wait-iface",
+			"--dns-name", "corp.example", "--dns-name", "corp.internal, lab.example", "--dns-never", "www.corp.example"},
 	}, {
 		name: "tuninetd-cfg9",
 		argv: []string{"/usr/sbin/tuninetd", "--nflog-group", "0", "--command", "/usr/bin/logger -t vpn",
@@ -139,6 +140,7 @@ func TestOpenWrtInitInstances(t *testing.T) {
 	}}
 	wantLogs := []string{
 		"daemon.warn section 'vpn': unknown option 'tll' ignored",
+		"daemon.warn section 'vpn': unknown list 'dns_nmae' ignored",
 		"daemon.warn section 'typo': unknown section type 'tunineted' ignored",
 		"daemon.warn section 'knock': unknown option 'command' ignored",
 		"daemon.err section 'noiface': option 'interface' is required; not started",
@@ -271,8 +273,9 @@ func TestOpenWrtOptionsCoverHelp(t *testing.T) {
 			prog := filepath.Join(bin, d.prog)
 			values := uciList(t, script, d.prefix+"_VALUES")
 			flags := uciList(t, script, d.prefix+"_FLAGS")
+			lists := uciList(t, script, d.prefix+"_LISTS")
 			mapped := map[string]bool{}
-			for _, v := range values {
+			for _, v := range append(values, lists...) {
 				mapped[v] = true
 			}
 			for _, f := range flags {
@@ -297,7 +300,7 @@ func TestOpenWrtOptionsCoverHelp(t *testing.T) {
 				if want := takesValue(t, prog, name); isValue != want {
 					t.Errorf("UCI option %q: init script treats it as value=%v, %s --%s takes a value: %v", uci, isValue, d.prog, name, want)
 				}
-				if !regexp.MustCompile(`(?m)^\s*#?option ` + uci + ` '`).MatchString(configSection(config, d.section)) {
+				if !regexp.MustCompile(`(?m)^\s*#?(option|list) ` + uci + ` '`).MatchString(configSection(config, d.section)) {
 					t.Errorf("UCI option %q is not shown in a %q section of %s", uci, d.section, owrtConfig)
 				}
 			}

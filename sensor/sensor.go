@@ -61,6 +61,9 @@ type Packet struct {
 	Ifname string
 	// Sensor is the kind of sensor that saw it.
 	Sensor Kind
+	// Query is the DNS query that made the packet count as activity (its
+	// name is under a --dns-name suffix); nil for every other packet.
+	Query *DNSQuery
 }
 
 // Sink receives a sensor's reports. Implementations never block: a sensor

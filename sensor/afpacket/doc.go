@@ -48,6 +48,26 @@
 // therefore late by at most one tick (UpTick) and never early, so a stop is
 // never brought forward by a clock step.
 //
+// # DNS rules
+//
+// With Config.DNS the kernel passes Filter's traffic and DNS
+// (dnsq.CaptureFilter; in up state with AckOnly, Filter and "TCP with ACK"
+// or DNS, and DNS alone without a Filter, so ACK segments do not all count)
+// and every packet that reaches user space is judged: a query for a
+// listed name counts (and travels with its Query), any other packet
+// counts only if Filter alone accepts it. The kernel's verdict cannot say
+// which half of the program matched, so Filter is compiled a second time
+// for bpfc's offline target and run with golang.org/x/net/bpf's VM (see
+// userFilter); an expression that needs the kernel's metadata offline
+// (inbound/outbound on Ethernet) is refused at Open. In standby the packet
+// is judged in the receive buffer and copied only when it counts. In up
+// state the ring copies DNSSnaplen bytes per packet, PACKET_STATISTICS no
+// longer proves activity, and each tick walks the packets of the retired
+// blocks instead (-f's VM runs until one counts; DNS packets are all
+// inspected, for the report). Drops of a full ring count as activity only
+// with a Filter: without one they may be nothing but unlisted queries.
+// Without DNS rules none of this runs and nothing changes.
+//
 // # Why the sockets are this package's own
 //
 // Both sockets are one small type (socket_linux.go) rather than a
@@ -121,6 +141,7 @@ import (
 	"time"
 
 	"github.com/tuninetd/tuninetd/bpfc"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
@@ -146,6 +167,12 @@ type Config struct {
 	// and when the interface is re-created. Nil means the namespace of the
 	// thread calling Open. The caller keeps it open while the sensor runs.
 	NetNS *netns.NS
+	// DNS, when not Empty, makes DNS queries for its names activity: the
+	// kernel passes Filter's traffic and port 53 (dnsq.CaptureFilter), and
+	// port-53 packets count when they are a matching query or, with a
+	// Filter, when Filter alone accepts them. Without a Filter only
+	// matching queries count.
+	DNS *dnsq.Rules
 }
 
 // Defaults and fixed parameters of the sensor.
@@ -162,6 +189,10 @@ const (
 	// UpSnaplen is how much of each packet the kernel copies into the ring
 	// in up state: enough for the headers of the newest packet.
 	UpSnaplen = 256
+	// DNSSnaplen replaces UpSnaplen with DNS rules: enough for the
+	// headers and a query's question (a 253-octet name behind IPv6, TCP
+	// with options and a VLAN tag).
+	DNSSnaplen = 512
 	// UpTick is how often the ring is read in up state while traffic
 	// flows. It bounds how late activity is reported, and so how late
 	// after TTL idle seconds a stop can come (a quarter of a second at

@@ -159,7 +159,7 @@ func (s *Sensor) relink(idx int, hwtype uint16) error {
 	lt, sotype := linkTypeFor(hwtype)
 	cooked := sotype == unix.SOCK_DGRAM
 	if lt != s.lt() || cooked != s.cooked {
-		standbyProg, upProg, err := s.programs(lt, cooked)
+		progs, err := s.programs(lt, cooked)
 		if err != nil {
 			return err
 		}
@@ -168,7 +168,7 @@ func (s *Sensor) relink(idx int, hwtype uint16) error {
 				return err
 			}
 		}
-		s.standbyProg, s.upProg = standbyProg, upProg // bindActive attaches them
+		s.setPrograms(progs) // bindActive attaches them
 	}
 	s.setLink(idx, lt, cooked)
 	s.gone = false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 )
 
 // readPlain reads packets from the standby socket and reports each one
@@ -48,23 +49,49 @@ func (s *Sensor) readPlain(sink sensor.Sink, buf, oob []byte) error {
 		}
 		now := time.Now()
 		s.seen.Add(1)
-		sink.Seen(now, s.plainPacket(now, buf, off, n, oob[:oobn], from))
+		// Judged in place, copied only when it counts: with DNS rules
+		// most packets read here may be queries for other names.
+		var view sensor.Packet
+		s.plainPacket(&view, now, buf, off, n, oob[:oobn], from)
+		if s.dns != nil && !s.judge(&view, s.userStandby) {
+			continue
+		}
+		p := view
+		p.Data = append([]byte(nil), view.Data...)
+		sink.Seen(now, &p)
 	}
 }
 
-// plainPacket builds the reported packet from one recvmsg.
-func (s *Sensor) plainPacket(now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) *sensor.Packet {
-	return plainPacket(s.lt(), s.cooked, s.ifname, now, buf, off, n, oob, from)
+// judge decides, with DNS rules, whether a packet the kernel passed is
+// activity: a query for a listed name (p.Query is set then), or a packet
+// -f alone accepts (u; nil without -f, when only queries count). DNS
+// packets are counted for the report. p's bytes are not kept.
+func (s *Sensor) judge(p *sensor.Packet, u *userFilter) bool {
+	q, res, dns := s.dns.InspectPort(p)
+	if dns {
+		s.dnsStats.Add(res)
+	}
+	if res == dnsq.Matched {
+		p.Query = &q
+		return true
+	}
+	return u != nil && u.match(p)
 }
 
-// plainPacket builds a packet read from a plain socket of link type lt:
+// plainPacket fills p from one recvmsg; p.Data points into buf.
+func (s *Sensor) plainPacket(p *sensor.Packet, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) {
+	fillPlain(p, s.lt(), s.cooked, s.ifname, now, buf, off, n, oob, from)
+}
+
+// fillPlain fills p from one recvmsg on a plain socket of link type lt:
 // buf[off:off+n] holds what recvmsg returned, and for a cooked socket
 // buf[:off] is room for the pseudo header built from the sender's address.
-func plainPacket(lt bpfc.LinkType, cooked bool, ifname string, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) *sensor.Packet {
+// p.Data points into buf.
+func fillPlain(p *sensor.Packet, lt bpfc.LinkType, cooked bool, ifname string, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) {
 	if n > len(buf)-off {
 		n = len(buf) - off
 	}
-	p := &sensor.Packet{
+	*p = sensor.Packet{
 		LinkType: lt,
 		OrigLen:  n,
 		Time:     now,
@@ -98,8 +125,7 @@ func plainPacket(lt bpfc.LinkType, cooked bool, ifname string, now time.Time, bu
 		data = buf[:off+n]
 		p.OrigLen += cookedHdrLen
 	}
-	p.Data = append([]byte(nil), data...)
-	return p
+	p.Data = data
 }
 
 // auxdataLen is sizeof(struct tpacket_auxdata).
@@ -150,17 +176,92 @@ func (s *Sensor) tick(sink sensor.Sink) {
 			s.resync()
 		}
 	}
-	newest := s.drainRing()
+	var newest *sensor.Packet
+	active := packets > 0
+	if s.dns == nil {
+		newest = s.drainRing()
+	} else {
+		// What the kernel passed includes DNS that is not activity: only
+		// the packets judged in the retired blocks count. Drops may be
+		// either; they count only with -f, whose traffic a full ring
+		// most likely is, and never make DNS alone keep the state up.
+		newest = s.judgeRing()
+		active = newest != nil || drops > 0 && s.filter != nil
+	}
 	s.seen.Add(packets)
 	s.drops.Add(drops)
 	// A quiet tick hands waiting over to the ring (no wake-ups until a
 	// block retires), unless the interface is missing and must be looked
 	// for on the ticks.
 	s.upIdle = packets == 0 && !s.gone
-	if packets == 0 {
+	if !active {
 		return
 	}
 	sink.Seen(time.Now(), newest)
+}
+
+// judgeRing is drainRing with DNS rules: it judges the packets of the
+// user-owned blocks (see judge) and returns a copy of the newest matching
+// query, else of the first packet -f accepted, or nil. Once one packet
+// counted, -f is not run again; DNS packets are all inspected, for the
+// report.
+func (s *Sensor) judgeRing() *sensor.Packet {
+	r := s.ring
+	n := userBlocks(r.mem, r.blockSize, r.blocks, r.cursor)
+	if n == 0 {
+		return nil
+	}
+	var (
+		last  ringPacket
+		query *sensor.DNSQuery
+		found bool
+		p     sensor.Packet
+	)
+	u := s.userUp
+	for i := 0; i < n; i++ {
+		b := (r.cursor + i) % r.blocks
+		eachPacket(r.mem[b*r.blockSize:(b+1)*r.blockSize], s.cooked, func(rp ringPacket) {
+			s.viewRingPacket(&p, rp)
+			if s.judge(&p, u) {
+				last, query, found = rp, p.Query, true
+				u = nil
+			}
+		})
+	}
+	var out *sensor.Packet
+	if found {
+		out = s.ringPacket(last)
+		out.Query = query
+	}
+	for i := 0; i < n; i++ {
+		b := (r.cursor + i) % r.blocks
+		releaseBlock(r.mem[b*r.blockSize : (b+1)*r.blockSize])
+	}
+	r.cursor = (r.cursor + n) % r.blocks
+	return out
+}
+
+// viewRingPacket points p at a ring packet's bytes without copying them
+// (a cooked packet's header goes into the sensor's scratch buffer), for
+// judging only: block memory is released afterwards.
+func (s *Sensor) viewRingPacket(p *sensor.Packet, rp ringPacket) {
+	*p = sensor.Packet{
+		LinkType: s.lt(),
+		OrigLen:  rp.Len,
+		HasVLAN:  rp.Status&tpStatusVLANValid != 0,
+		VLANTCI:  rp.VLANTCI,
+		VLANTPID: 0x8100,
+		Data:     rp.Data,
+	}
+	if p.HasVLAN && rp.Status&tpStatusVLANTPIDOK != 0 {
+		p.VLANTPID = rp.VLANTPID
+	}
+	if s.cooked {
+		h := cookedHeader(rp.SLL)
+		s.scratch = append(append(s.scratch[:0], h[:]...), rp.Data...)
+		p.Data = s.scratch
+		p.OrigLen += cookedHdrLen
+	}
 }
 
 // drainRing hands every user-owned block back to the kernel and returns a

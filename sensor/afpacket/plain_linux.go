@@ -117,7 +117,10 @@ func (s *Socket) Read() (*sensor.Packet, error) {
 		if rerr != nil {
 			return nil, fmt.Errorf("recvmsg on %s: %w", s.ifname, rerr)
 		}
-		return plainPacket(s.lt, s.cooked, s.ifname, time.Now(), s.buf, off, n, s.oob[:oobn], from), nil
+		p := new(sensor.Packet)
+		fillPlain(p, s.lt, s.cooked, s.ifname, time.Now(), s.buf, off, n, s.oob[:oobn], from)
+		p.Data = append([]byte(nil), p.Data...)
+		return p, nil
 	}
 }
 

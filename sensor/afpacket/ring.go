@@ -91,11 +91,18 @@ func userBlocks(ring []byte, blockSize, blocks, cursor int) int {
 }
 
 // lastPacket walks a user-owned block and returns its newest packet and the
-// number of packets it holds. Every offset is checked against the block, so
-// a corrupt block yields ok=false rather than a panic.
+// number of packets it holds.
 func lastPacket(block []byte, cooked bool) (p ringPacket, n int, ok bool) {
+	n = eachPacket(block, cooked, func(rp ringPacket) { p, ok = rp, true })
+	return p, n, ok
+}
+
+// eachPacket calls fn for every packet of a user-owned block, oldest
+// first, and returns how many there were. Every offset is checked against
+// the block, so a corrupt block ends the walk rather than panicking.
+func eachPacket(block []byte, cooked bool, fn func(ringPacket)) (n int) {
 	if len(block) < blkHdrLen {
-		return p, 0, false
+		return 0
 	}
 	ne := binary.NativeEndian
 	num := int(ne.Uint32(block[blkNumPktsOff:]))
@@ -106,15 +113,15 @@ func lastPacket(block []byte, cooked bool) (p ringPacket, n int, ok bool) {
 	}
 	for i := 0; i < num; i++ {
 		if off < blkHdrLen || off+pktHdrLen > end {
-			return p, n, ok
+			return n
 		}
 		h := block[off:]
 		mac := int(ne.Uint16(h[pktMacOff:]))
 		snap := int(ne.Uint32(h[pktSnaplenOff:]))
 		if mac < pktHdrLen || snap < 0 || off+mac+snap > end {
-			return p, n, ok
+			return n
 		}
-		p = ringPacket{
+		p := ringPacket{
 			Time:    time.Unix(int64(ne.Uint32(h[pktSecOff:])), int64(ne.Uint32(h[pktNsecOff:]))),
 			Snaplen: snap,
 			Len:     int(ne.Uint32(h[pktLenOff:])),
@@ -132,14 +139,14 @@ func lastPacket(block []byte, cooked bool) (p ringPacket, n int, ok bool) {
 			p.SLL = h[pktHdrLen : pktHdrLen+sllLen]
 		}
 		n++
-		ok = true
+		fn(p)
 		next := int(ne.Uint32(h[pktNextOff:]))
 		if next == 0 {
 			break
 		}
 		off += next
 	}
-	return p, n, ok
+	return n
 }
 
 // cookedHeader builds the 16-byte LINUX_SLL pseudo header (big-endian

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
@@ -32,10 +34,17 @@ type Sensor struct {
 	// closes it.
 	ns    *netns.NS
 	ownNS bool
+	// dns is nil without DNS rules: then nothing is judged in user space.
+	dns *dnsq.Rules
 
 	// Owned by the Run goroutine (or by Open and Close around it).
 	standbyProg []bpf.RawInstruction
 	upProg      []bpf.RawInstruction
+	// With DNS rules and -f: -f (and, in up state with AckOnly, "TCP with
+	// ACK") for user space, for port-53 packets that are no matching
+	// query. nil without -f.
+	userStandby *userFilter
+	userUp      *userFilter
 	ifindex     int
 	cooked      bool
 	cur         sensor.Mode
@@ -45,6 +54,7 @@ type Sensor struct {
 	running     bool   // last known IFF_UP && IFF_RUNNING, for log lines
 	upIdle      bool   // up state, last tick saw nothing: wait for the ring, not the ticks
 	ticking     bool   // the ring socket's timerfd is armed
+	scratch     []byte // judgeRing's buffer for cooked packets
 
 	mu        sync.Mutex
 	sb        *packetSocket // standby: plain socket, filter, read per packet
@@ -63,6 +73,7 @@ type Sensor struct {
 	curIndex atomic.Int64
 	seen     atomic.Uint64
 	drops    atomic.Uint64
+	dnsStats dnsq.Counters
 	upMode   atomic.Bool
 	missing  atomic.Bool
 	watching atomic.Bool // link notifications are arriving
@@ -84,11 +95,15 @@ func Open(cfg Config) (*Sensor, error) {
 		blocks:    cfg.RingBlocks,
 		blockSize: cfg.RingBlockSize,
 		ns:        cfg.NetNS,
+		dns:       cfg.DNS,
 		done:      make(chan struct{}),
 		runDone:   make(chan struct{}),
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
+	}
+	if s.dns.Empty() {
+		s.dns = nil
 	}
 	if s.blocks <= 0 {
 		s.blocks = DefaultRingBlocks
@@ -142,7 +157,7 @@ func (s *Sensor) open(ifname string) error {
 		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	lt, sotype := linkTypeFor(hwtype)
-	standbyProg, upProg, err := s.programs(lt, sotype == unix.SOCK_DGRAM)
+	progs, err := s.programs(lt, sotype == unix.SOCK_DGRAM)
 	if err != nil {
 		return err
 	}
@@ -154,7 +169,7 @@ func (s *Sensor) open(ifname string) error {
 		return fmt.Errorf("afpacket: interface %s: %w", ifname, err)
 	}
 	s.sb, s.rs = sb, rs
-	s.standbyProg, s.upProg = standbyProg, upProg
+	s.setPrograms(progs)
 	s.setLink(index, lt, sotype == unix.SOCK_DGRAM)
 	s.running = running
 	// Try the ring once (unbound, so it sees nothing), so a ring size the
@@ -167,7 +182,7 @@ func (s *Sensor) open(ifname string) error {
 		err = fmt.Errorf("ring of %d x %d bytes: %w", s.blocks, s.blockSize, err)
 	}
 	if err == nil {
-		err = s.sb.attach(standbyProg)
+		err = s.sb.attach(s.standbyProg)
 	}
 	if err == nil {
 		err = s.sb.bind(index)
@@ -222,35 +237,109 @@ func (s *Sensor) setLink(index int, lt bpfc.LinkType, cooked bool) {
 
 func (s *Sensor) lt() bpfc.LinkType { return bpfc.LinkType(s.linkType.Load()) }
 
-// programs compiles the standby and up-state programs for a link type.
-func (s *Sensor) programs(lt bpfc.LinkType, cooked bool) (standby, up []bpf.RawInstruction, err error) {
-	if standby, err = s.program(lt, cooked, false, StandbySnaplen); err != nil {
-		return nil, nil, err
-	}
-	if up, err = s.program(lt, cooked, s.ackOnly, UpSnaplen); err != nil {
-		return nil, nil, err
-	}
-	return standby, up, nil
+// programSet is what one link type needs: the kernel's programs for both
+// modes and, with DNS rules and -f, their user-space counterparts.
+type programSet struct {
+	standby, up         []bpf.RawInstruction
+	userStandby, userUp *userFilter
 }
 
-// program compiles the filter (and "TCP with ACK" when ack) for a link
-// type with the given accept length.
-func (s *Sensor) program(lt bpfc.LinkType, cooked, ack bool, snaplen uint32) ([]bpf.RawInstruction, error) {
+// setPrograms adopts programs compiled for the current link type;
+// bindActive attaches them.
+func (s *Sensor) setPrograms(p programSet) {
+	s.standbyProg, s.upProg = p.standby, p.up
+	s.userStandby, s.userUp = p.userStandby, p.userUp
+}
+
+// programs compiles the standby and up-state programs for a link type.
+func (s *Sensor) programs(lt bpfc.LinkType, cooked bool) (p programSet, err error) {
+	upSnap := uint32(UpSnaplen)
+	if s.dns != nil {
+		upSnap = DNSSnaplen
+	}
+	if p.standby, err = s.program(lt, cooked, false, StandbySnaplen); err != nil {
+		return p, err
+	}
+	if p.up, err = s.program(lt, cooked, s.ackOnly, upSnap); err != nil {
+		return p, err
+	}
+	if s.dns == nil || s.filter == nil {
+		return p, nil
+	}
+	if p.userStandby, err = s.userProgram(s.filter, lt); err != nil {
+		return p, err
+	}
+	p.userUp = p.userStandby
+	if s.ackOnly {
+		if p.userUp, err = s.userProgram(s.filter.AndTCPAck(), lt); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// userProgram compiles f for user space (see userFilter).
+func (s *Sensor) userProgram(f *bpfc.Filter, lt bpfc.LinkType) (*userFilter, error) {
+	live, err := f.Compile(bpfc.Options{LinkType: lt})
+	if err == nil {
+		var u *userFilter
+		if u, err = newUserFilter(f, lt, live); err == nil {
+			return u, nil
+		}
+	}
+	// Not a *bpfc.Error: the expression is fine for the kernel, and its
+	// message would speak of savefiles.
+	// Offline is bpfc's word for "without the kernel's metadata".
+	reason := strings.Replace(strings.TrimPrefix(err.Error(), "bpfc: "), "when reading savefiles", "outside the kernel", 1)
+	return nil, fmt.Errorf("afpacket: -f %q cannot be checked in user space as --dns-name needs (link type %s): %s", s.filter, lt, reason)
+}
+
+// kernelFilter is the expression the kernel runs: -f (with "TCP with ACK"
+// when ack), and with DNS rules DNS besides. nil accepts everything.
+func (s *Sensor) kernelFilter(ack bool) (*bpfc.Filter, string, error) {
 	f := s.filter
+	what := "filter"
+	if ack {
+		what = "up-state filter (with TCP ACK)"
+	}
+	if s.dns != nil {
+		// With -a but without -f, "TCP with ACK" alone would pass every
+		// ACK segment, and without -f only matching queries count: DNS
+		// alone. With -f, -f's ACK segments count as usual.
+		if ack && f != nil {
+			f = f.AndTCPAck()
+		}
+		df, err := dnsq.CaptureFilter(f)
+		if err != nil {
+			return nil, "", fmt.Errorf("afpacket: %s with DNS for interface %s: %w", what, s.ifname, err)
+		}
+		return df, what + " with DNS", nil
+	}
 	if f == nil && !ack {
-		// Accept everything: "ret #snaplen".
-		return []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: snaplen}}, nil
+		return nil, what, nil
 	}
 	if f == nil {
 		var err error
 		if f, err = bpfc.Parse(""); err != nil {
-			return nil, fmt.Errorf("afpacket: empty filter: %w", err)
+			return nil, "", fmt.Errorf("afpacket: empty filter: %w", err)
 		}
 	}
-	what := "filter"
 	if ack {
 		f = f.AndTCPAck()
-		what = "up-state filter (with TCP ACK)"
+	}
+	return f, what, nil
+}
+
+// program compiles the kernel filter (see kernelFilter) for a link type
+// with the given accept length.
+func (s *Sensor) program(lt bpfc.LinkType, cooked, ack bool, snaplen uint32) ([]bpf.RawInstruction, error) {
+	f, what, err := s.kernelFilter(ack)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		// Accept everything: "ret #snaplen".
+		return []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: snaplen}}, nil
 	}
 	prog, err := f.Compile(bpfc.Options{LinkType: lt, Snaplen: snaplen})
 	if err != nil {
@@ -284,8 +373,12 @@ func (s *Sensor) Stats() []string {
 	if s.missing.Load() {
 		gone = " (interface missing)"
 	}
-	return []string{fmt.Sprintf("- pcap sensor: %s (%s)%s, %s: %d packets seen, %d kernel drops, ring %d x %d KiB",
+	lines := []string{fmt.Sprintf("- pcap sensor: %s (%s)%s, %s: %d packets seen, %d kernel drops, ring %d x %d KiB",
 		s.ifname, s.lt(), gone, mode, s.seen.Load(), s.drops.Load(), s.blocks, s.blockSize>>10)}
+	if s.dns != nil {
+		lines = append(lines, "-- pcap DNS queries: "+s.dnsStats.String())
+	}
+	return lines
 }
 
 // SetMode asks the capture goroutine to switch; it never waits for it.
@@ -539,9 +632,13 @@ func (s *Sensor) switchTo(m sensor.Mode, sink sensor.Sink) {
 		// Packets that matched after the request but before the ring took
 		// over are activity too (the goroutine may have been slow to get
 		// here); they were not reported one by one.
+		// With DNS rules they may be unlisted queries: unread, they
+		// count only with -f, like the ring's drops.
 		if n := s.sb.drain(); n > 0 {
 			s.seen.Add(uint64(n))
-			sink.Seen(time.Now(), nil)
+			if s.dns == nil || s.filter != nil {
+				sink.Seen(time.Now(), nil)
+			}
 		}
 		if _, d, err := s.sb.stats(); err == nil {
 			s.drops.Add(d)

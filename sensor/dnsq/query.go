@@ -78,67 +78,9 @@ func (r Result) String() string {
 	return "Result(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Query is a matching DNS query.
-type Query struct {
-	// Name is the QNAME as we format it: lower case, dotted, without the
-	// trailing dot, only letters, digits, hyphens and underscores.
-	Name string
-	// Type is the QTYPE.
-	Type uint16
-	// Suffix is the --dns-name suffix that matched.
-	Suffix string
-}
-
-// TypeName returns the QTYPE's mnemonic for the types clients commonly
-// look up (A, AAAA, HTTPS, ...), or TYPEn (the RFC 3597 spelling). A
-// switch rather than dnsmessage's Type.String, whose name map costs flash
-// and start-up work.
-func (q Query) TypeName() string {
-	switch q.Type {
-	case 1:
-		return "A"
-	case 2:
-		return "NS"
-	case 5:
-		return "CNAME"
-	case 6:
-		return "SOA"
-	case 12:
-		return "PTR"
-	case 15:
-		return "MX"
-	case 16:
-		return "TXT"
-	case 28:
-		return "AAAA"
-	case 33:
-		return "SRV"
-	case 35:
-		return "NAPTR"
-	case 43:
-		return "DS"
-	case 48:
-		return "DNSKEY"
-	case 64:
-		return "SVCB"
-	case 65:
-		return "HTTPS"
-	case 255:
-		return "ANY"
-	case 257:
-		return "CAA"
-	}
-	return "TYPE" + strconv.Itoa(int(q.Type))
-}
-
-// Env returns the command environment entry naming the query.
-func (q Query) Env() []string { return []string{"TUNINETD_QNAME=" + q.Name} }
-
-// Line returns the log line naming the query, in the style of the packet
-// summary lines.
-func (q Query) Line() string {
-	return "|- DNS query: " + q.Name + " " + q.TypeName() + " (--dns-name " + q.Suffix + ")"
-}
+// Query is a matching DNS query. It is the sensor package's DNSQuery, so
+// a sensor can hand it to the loop with the packet.
+type Query = sensor.DNSQuery
 
 // Inspect decides whether p is a DNS query the rules count as activity.
 // The Query is set only for Matched. It never panics, whatever the bytes,
@@ -149,10 +91,24 @@ func (q Query) Line() string {
 // A segment that continues a message split across segments is parsed from
 // its first byte and usually reported Malformed.
 func (r *Rules) Inspect(p *sensor.Packet) (Query, Result) {
+	q, res, _ := r.InspectPort(p)
+	return q, res
+}
+
+// InspectPort is Inspect that also reports whether p is UDP or TCP with
+// port 53 on either side, which a sensor needs to tell DNS it must judge
+// (a TCP handshake on port 53 is NotDNS too) from other traffic.
+func (r *Rules) InspectPort(p *sensor.Packet) (Query, Result, bool) {
 	s := sensor.DecodeTransport(p)
 	if !s.HasPorts || s.Proto != protoUDP && s.Proto != protoTCP || s.DstPort != Port && s.SrcPort != Port {
-		return Query{}, NotDNS
+		return Query{}, NotDNS, false
 	}
+	q, res := r.inspect(p, s)
+	return q, res, true
+}
+
+// inspect judges a UDP or TCP packet on port 53, decoded as s.
+func (r *Rules) inspect(p *sensor.Packet, s sensor.Summary) (Query, Result) {
 	payload, whole := s.Payload()
 	if s.Proto == protoTCP && len(payload) == 0 {
 		return Query{}, NotDNS

@@ -145,9 +145,6 @@ func TestQuery(t *testing.T) {
 	if l := got.Line(); l != "|- DNS query: git.corp.example AAAA (--dns-name corp.example)" {
 		t.Errorf("Line() = %q", l)
 	}
-	if e := got.Env(); len(e) != 1 || e[0] != "TUNINETD_QNAME=git.corp.example" {
-		t.Errorf("Env() = %q", e)
-	}
 	for typ, name := range map[uint16]string{1: "A", 28: "AAAA", 65: "HTTPS", 33: "SRV", 255: "ANY", 2: "NS", 257: "CAA", 64: "SVCB", 65280: "TYPE65280", 0: "TYPE0"} {
 		if got := (Query{Type: typ}).TypeName(); got != name {
 			t.Errorf("TypeName(%d) = %q, want %q", typ, got, name)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 )
 
 // FuzzParsePacket feeds arbitrary bytes to every parser, as a whole
@@ -18,10 +20,20 @@ func FuzzParsePacket(f *testing.F) {
 	f.Add(appendMsg(nil, msgTypePacket, 0, 0, encodePacket(logPacket{HasHdr: true, HWProtocol: 0x0800,
 		HasPayload: true, Payload: tcp4(0x10, 0), HWType: 1, HWHeader: ethHdr})))
 	f.Add(encodePacket(logPacket{HasHdr: true, HWProtocol: 0x86dd, HasPayload: true, Payload: tcp6(0x10, 0, 44)}))
+	f.Add(appendMsg(nil, msgTypePacket, 0, 0, logged(dnsQuery4("git.corp.example"))))
+	rules, err := dnsq.NewRules([]string{"corp.example"}, []string{"www.corp.example"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := scanDatagram(b, true)
 		if r.Packets < 0 || r.TCPAcks > r.Packets {
 			t.Fatalf("scan counts %+v", r)
+		}
+		var stats dnsq.Counters
+		if j := scanJudged(b, true, rules, &stats); j.Packets != r.Packets || j.Counted > j.Packets || j.TCPAcks > j.Counted ||
+			j.Query != nil && (j.Query.Suffix != "corp.example" || !j.HasStart) {
+			t.Fatalf("judged scan %+v (plain %+v)", j, r)
 		}
 		if r.HasStart {
 			if p := toPacket(&r.Start, time.Unix(0, 0), ""); len(p.Data) > len(b) {

@@ -9,6 +9,12 @@
 // only metadata, or with AckOnly the first bytes needed to see TCP flags,
 // so wake-ups per second do not grow with the packet rate.
 //
+// With DNS rules (Config.DNS), logged UDP and TCP packets with port 53 on
+// either side count only when they are queries for a listed name; other
+// logged packets count as without rules, and up state copies dnsRange
+// bytes of each packet so queries can be read. Socket overflows (ENOBUFS)
+// and cut datagrams still count: the firewall rule chose that traffic.
+//
 // The wire format lives in pure files that build everywhere. The socket
 // is Linux-only and sits behind a small interface (socket_linux.go), so
 // the sensor's conversation with the kernel (the bind's answer, answers
@@ -21,6 +27,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 	"github.com/tuninetd/tuninetd/sensor/netns"
 )
 
@@ -50,6 +57,11 @@ type Config struct {
 	// (measured: about 2000 metadata-only messages), which is what bounds
 	// batches with the default. 0 means 10000.
 	UpQThresh uint32
+	// DNS, when not Empty, judges logged DNS: a UDP or TCP packet with
+	// port 53 on either side counts only when it is a query for one of
+	// its names; other packets count as without it. Up state then copies
+	// the first dnsRange bytes of each packet instead of metadata only.
+	DNS *dnsq.Rules
 
 	// perPacket keeps the standby configuration in up state: the
 	// per-packet reader the benchmark compares against.
@@ -67,6 +79,9 @@ const (
 	// ackRange is enough for an IPv4 header with options or an IPv6
 	// header with a small extension header, plus the TCP flags byte.
 	ackRange = 128
+	// dnsRange is enough for the headers and the question of a query
+	// (a 253-octet name behind IPv6 and TCP with options).
+	dnsRange = 512
 	// standbyBufSiz and upBufSiz are the kernel's per-batch allocation
 	// (nlbufsiz). It refuses values below NLMSG_GOODSIZE (< 8 KiB on
 	// every page size) or above 128 KiB and silently keeps the old one.
@@ -108,7 +123,9 @@ func (c *Config) modeConfig(m sensor.Mode, bind bool) configMsg {
 		msg.QThresh = defaultUpQThresh
 	}
 	msg.BufSiz = upBufSiz
-	if c.AckOnly {
+	if !c.DNS.Empty() {
+		msg.CopyMode, msg.CopyRange = copyPacket, dnsRange
+	} else if c.AckOnly {
 		msg.CopyMode, msg.CopyRange = copyPacket, ackRange
 	} else {
 		msg.CopyMode, msg.CopyRange = copyMeta, 0
@@ -126,17 +143,26 @@ type answer struct {
 
 // scanResult is what one received datagram held.
 type scanResult struct {
-	Packets  int       // NFULNL_MSG_PACKET messages
-	TCPAcks  int       // of those, TCP segments with ACK set (when counted)
-	Start    logPacket // first packet with a payload, else the first packet
-	HasStart bool      // Start is set
-	Answers  []answer  // answers to configuration requests
-	Err      error     // first malformed message, if any
+	Packets  int              // NFULNL_MSG_PACKET messages
+	Counted  int              // of those, activity: all but DNS that is no matching query
+	TCPAcks  int              // of the counted, TCP segments with ACK set or matching queries (when counted)
+	Start    logPacket        // first counted packet with a payload, else the first counted
+	HasStart bool             // Start is set
+	Query    *sensor.DNSQuery // the matching query Start is, if it is one
+	Answers  []answer         // answers to configuration requests
+	Err      error            // first malformed message, if any
 }
 
 // scanDatagram walks a received datagram. countTCPAcks asks for TCP ACK
 // segments to be counted (AckOnly in up state).
 func scanDatagram(b []byte, countTCPAcks bool) scanResult {
+	return scanJudged(b, countTCPAcks, nil, nil)
+}
+
+// scanJudged is scanDatagram with DNS rules (nil for none): DNS packets
+// are inspected, counted in stats, and counted as activity only when they
+// are matching queries, which with countTCPAcks count as ACKs do.
+func scanJudged(b []byte, countTCPAcks bool, dns *dnsq.Rules, stats *dnsq.Counters) scanResult {
 	var r scanResult
 	err := splitMessages(b, func(m nlMessage) bool {
 		switch m.Type {
@@ -149,11 +175,26 @@ func scanDatagram(b []byte, countTCPAcks bool) scanResult {
 				return true
 			}
 			r.Packets++
-			if countTCPAcks && tcpACK(p.Payload) {
+			var query *sensor.DNSQuery
+			if dns != nil {
+				// The payload starts at the network header: judge it as
+				// raw IP whatever link header the kernel logged.
+				view := sensor.Packet{Data: p.Payload, LinkType: bpfc.RAW, OrigLen: len(p.Payload)}
+				q, res, isDNS := dns.InspectPort(&view)
+				if isDNS {
+					stats.Add(res)
+					if res != dnsq.Matched {
+						return true
+					}
+					query = &q
+				}
+			}
+			r.Counted++
+			if countTCPAcks && (query != nil || tcpACK(p.Payload)) {
 				r.TCPAcks++
 			}
 			if !r.HasStart || (!r.Start.HasPayload && p.HasPayload) {
-				r.Start, r.HasStart = p, true
+				r.Start, r.HasStart, r.Query = p, true, query
 			}
 		case nlmsgError:
 			errno, err := ackErrno(m.Data)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tuninetd/tuninetd/sensor"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 )
 
 const (
@@ -63,6 +64,7 @@ type Sensor struct {
 	truncated atomic.Uint64
 	malformed atomic.Uint64
 	maxRead   atomic.Int64 // largest datagram, for sizing (benchmark)
+	dnsStats  dnsq.Counters
 }
 
 // Open creates the netlink socket, sizes its receive buffer, binds the
@@ -85,6 +87,9 @@ func Open(cfg Config) (s *Sensor, err error) {
 
 // openOn binds and configures the group on sock, closing it on failure.
 func openOn(cfg Config, sock socket) (*Sensor, error) {
+	if cfg.DNS.Empty() {
+		cfg.DNS = nil
+	}
 	s := &Sensor{cfg: cfg, sock: sock, pending: make(map[uint32]string), buf: make([]byte, readBufSize)}
 	if err := s.open(); err != nil {
 		sock.close()
@@ -285,7 +290,7 @@ func (s *Sensor) Run(ctx context.Context, sink sensor.Sink) error {
 // handle reports one datagram's packets and answers.
 func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 	up := sensor.Mode(s.mode.Load()) == sensor.Up
-	r := scanDatagram(b, up && s.cfg.AckOnly)
+	r := scanJudged(b, up && s.cfg.AckOnly, s.cfg.DNS, &s.dnsStats)
 	s.reads.Add(1)
 	for _, a := range r.Answers {
 		s.answered(a)
@@ -297,6 +302,9 @@ func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 		return
 	}
 	s.packets.Add(uint64(r.Packets))
+	if r.Counted == 0 {
+		return // DNS only, and no matching query
+	}
 	now := time.Now()
 	switch {
 	case !up:
@@ -306,6 +314,7 @@ func (s *Sensor) handle(b []byte, sink sensor.Sink) {
 		var p *sensor.Packet
 		if r.HasStart && r.Start.HasPayload {
 			p = toPacket(&r.Start, now, s.ifname(r.Start.ifIndex()))
+			p.Query = r.Query
 		}
 		sink.Seen(now, p)
 	case !s.cfg.AckOnly || r.TCPAcks > 0:
@@ -378,8 +387,12 @@ func (s *Sensor) Origin() sensor.Origin {
 
 // Stats returns a line for the SIGUSR1 report.
 func (s *Sensor) Stats() []string {
-	return []string{fmt.Sprintf("-- nflog group %d: %d packets in %d reads, %d ENOBUFS (socket queue overflows), %d truncated, %d malformed, %s configuration",
+	lines := []string{fmt.Sprintf("-- nflog group %d: %d packets in %d reads, %d ENOBUFS (socket queue overflows), %d truncated, %d malformed, %s configuration",
 		s.cfg.Group, s.packets.Load(), s.reads.Load(), s.noBufs.Load(), s.truncated.Load(), s.malformed.Load(), sensor.Mode(s.mode.Load()))}
+	if s.cfg.DNS != nil {
+		lines = append(lines, fmt.Sprintf("-- nflog group %d DNS queries: %s", s.cfg.Group, s.dnsStats.String()))
+	}
+	return lines
 }
 
 // Close unbinds the group and closes the socket. Closing alone would

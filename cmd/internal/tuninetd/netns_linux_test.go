@@ -252,9 +252,9 @@ func TestNetnsDeleted(t *testing.T) {
 
 	// Idle after the deletion: the daemon must sleep, not spin.
 	pid := p.cmd.Process.Pid
-	before := cpuTicks(t, pid)
+	before := sensortest.CPUTicks(t, pid)
 	time.Sleep(2 * time.Second)
-	used := cpuTicks(t, pid) - before
+	used := sensortest.CPUTicks(t, pid) - before
 	t.Logf("CPU in 2 s idle after the deletion: %d clock ticks", used)
 	if used > 50 {
 		t.Errorf("%d clock ticks of CPU in 2 s idle after the deletion: spinning?", used)
@@ -290,20 +290,6 @@ func TestNetnsDeleted(t *testing.T) {
 	if code := p.wait(lineWait); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
 	}
-}
-
-// cpuTicks is the user plus system time of pid in clock ticks.
-func cpuTicks(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return u + st
 }
 
 // TestNetnsWaitIface: --wait-iface looks for the interface in the other

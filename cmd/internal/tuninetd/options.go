@@ -1,6 +1,7 @@
 package tuninetd
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tuninetd/tuninetd/cmd/internal/cli"
 	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
+	"github.com/tuninetd/tuninetd/sensor/dnsq"
 	"github.com/tuninetd/tuninetd/tuntap"
 )
 
@@ -72,6 +74,13 @@ var optionTable = cli.Table{
 		"the network namespace at PATH (/run/netns/NAME or /proc/PID/ns/net) " +
 		"instead of our own. Commands still run in our own namespace; a hook " +
 		"can use ip netns exec itself"),
+	{Option: getopt.Option{Long: "dns-name", HasArg: true}, Arg: "SUFFIX", Repeatable: true,
+		Help: "a DNS query (UDP or TCP port 53, seen by -i or -n) for SUFFIX or a name " +
+			"under it starts and keeps up like a packet matching -f; repeat it or give a " +
+			"comma list. With -i and no -f only such queries count"},
+	{Option: getopt.Option{Long: "dns-never", HasArg: true}, Arg: "SUFFIX", Repeatable: true,
+		Help: "names under SUFFIX never count, even under a --dns-name; the longest " +
+			"matching suffix decides"},
 	cli.ConfigOption,
 }
 
@@ -95,7 +104,8 @@ type options struct {
 	ringBlocks    int // 0 = the sensor's default
 	ringBlockSize int // 0 = the sensor's default
 	waitIface     bool
-	netns         string // --netns; "" = our own namespace
+	netns         string      // --netns; "" = our own namespace
+	dns           *dnsq.Rules // --dns-name and --dns-never; nil when none
 }
 
 // exitStatus tells main to print text to stderr and exit with code
@@ -128,6 +138,7 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 	if cerr != nil {
 		return nil, &exitStatus{1, cerr.Error() + ". Abort\n"}
 	}
+	var dnsNames, dnsNevers []string
 	for _, p := range cl.Args {
 		var err error
 		switch p.Opt.Name() {
@@ -178,6 +189,12 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 			if p.Arg == "" {
 				err = fmt.Errorf("%s: empty path", p.Name())
 			}
+		case "--dns-name":
+			dnsNames = append(dnsNames, p.Arg)
+			_, err = dnsq.NewRules([]string{p.Arg}, nil)
+		case "--dns-never":
+			dnsNevers = append(dnsNevers, p.Arg)
+			err = checkNever(p.Arg)
 		}
 		if err != nil {
 			return nil, &exitStatus{1, p.Place(err.Error()) + ". Abort\n"}
@@ -197,7 +214,25 @@ func parseCommandLine(argv []string, version string) (*options, *exitStatus) {
 	if strings.TrimSpace(o.command) == "" {
 		return nil, &exitStatus{1, "Executable path must be specified. Abort\n" + usage(version)}
 	}
+	if len(dnsNames) > 0 || len(dnsNevers) > 0 {
+		r, err := dnsq.NewRules(dnsNames, dnsNevers)
+		if err != nil {
+			return nil, &exitStatus{1, err.Error() + ". Abort\n"}
+		}
+		o.dns = r
+	}
 	return o, nil
+}
+
+// checkNever checks one --dns-never value where it is given (so a file's
+// error has its line); whether it has any effect is known only at the end.
+func checkNever(v string) error {
+	_, err := dnsq.NewRules([]string{v}, nil)
+	var se *dnsq.SuffixError
+	if errors.As(err, &se) {
+		se.Option = "--dns-never"
+	}
+	return err
 }
 
 // parseInt reads p's argument as a decimal integer in [lo, hi]; unit
@@ -253,7 +288,8 @@ Options of this version (long options take --name=VALUE or --name VALUE):
 The command runs as /bin/sh -c "<path> start" (or stop) with TUNINETD_EVENT,
 TUNINETD_REASON, TUNINETD_SENSOR, TUNINETD_IFACE, TUNINETD_TTL and, for a
 start caused by a packet, TUNINETD_SRC, TUNINETD_DST, TUNINETD_PROTO,
-TUNINETD_SRC_PORT, TUNINETD_DST_PORT in its environment (see tuninetd(8)).
+TUNINETD_SRC_PORT, TUNINETD_DST_PORT in its environment (see tuninetd(8)),
+and TUNINETD_QNAME when a --dns-name query caused it.
 
 `
 }

@@ -152,7 +152,7 @@ func TestOptionTable(t *testing.T) {
 		t.Errorf("short options %+v, want %+v", short, want)
 	}
 	if want := []string{"interface", "ttl", "command", "filter", "hold", "nflog-group", "write", "ack-only", "daemon", "help", "version",
-		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "netns", "config"}; !reflect.DeepEqual(long, want) {
+		"cmd-timeout", "holdoff", "stop-on-exit", "ring-blocks", "ring-block-size", "wait-iface", "netns", "dns-name", "dns-never", "config"}; !reflect.DeepEqual(long, want) {
 		t.Errorf("long options %q, want %q", long, want)
 	}
 }
@@ -284,5 +284,47 @@ func TestConfigFileErrors(t *testing.T) {
 	_, st = parseCommandLine([]string{"tuninetd", "--config", conf}, "9.9")
 	if st == nil || !strings.HasPrefix(st.text, "Network device or nflog-group must be specified. Abort\n") {
 		t.Errorf("got %+v", st)
+	}
+}
+
+// TestDNSOptions: --dns-name and --dns-never repeat (and take comma
+// lists) on the command line and in a file; a bad suffix names itself.
+func TestDNSOptions(t *testing.T) {
+	conf := writeConfig(t, "interface = br-lan\ncommand = /bin/true\ndns-name = corp.example\ndns-name = lab.example, corp.internal\ndns-never = www.corp.example\n")
+	o, st := parseCommandLine([]string{"tuninetd", "--config", conf, "--dns-name=extra.example", "--dns-never", "x.lab.example"}, "9.9")
+	if st != nil {
+		t.Fatalf("exit %d: %s", st.code, st.text)
+	}
+	if got, want := o.dns.Names(), []string{"corp.example", "lab.example", "corp.internal", "extra.example"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("names %q, want %q", got, want)
+	}
+	if got, want := o.dns.Nevers(), []string{"www.corp.example", "x.lab.example"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("nevers %q, want %q", got, want)
+	}
+	o, st = parseCommandLine([]string{"tuninetd", "-i", "eth0", "-c", "/bin/true"}, "9.9")
+	if st != nil || o.dns != nil {
+		t.Errorf("no DNS options: rules %v, exit %+v", o, st)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dns-name", "*.corp.example"}, `--dns-name "*.corp.example": no wildcard needed`},
+		{[]string{"--dns-never", "a..b"}, `--dns-never "a..b": empty label between dots`},
+		{[]string{"--dns-never", "corp.example"}, `--dns-never "corp.example": has no effect without --dns-name`},
+		{[]string{"--dns-name", "corp.example", "--dns-never", "CORP.example."}, `also given to --dns-name`},
+	} {
+		_, st := parseCommandLine(append([]string{"tuninetd", "-i", "eth0", "-c", "/bin/true"}, c.args...), "9.9")
+		if st == nil || st.code != 1 || !strings.Contains(st.text, c.want) || !strings.HasSuffix(st.text, ". Abort\n") {
+			t.Errorf("%q: %+v, want exit 1 with %q", c.args, st, c.want)
+		}
+	}
+	// A never-suffix is checked on its own where it is given.
+	if _, st := parseCommandLine([]string{"tuninetd", "-i", "eth0", "-c", "/bin/true", "--dns-name", "corp.example", "--dns-never", "example"}, "9.9"); st != nil {
+		t.Errorf("--dns-never example: %+v", st)
+	}
+	bad := writeConfig(t, "interface = eth0\ncommand = /bin/true\ndns-name = ok.example\ndns-name = -bad.example\n")
+	if _, st := parseCommandLine([]string{"tuninetd", "--config", bad}, "9.9"); st == nil || !strings.Contains(st.text, ":4: ") {
+		t.Errorf("bad suffix in a file: %+v, want FILE:4:", st)
 	}
 }

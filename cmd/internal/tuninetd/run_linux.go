@@ -240,6 +240,7 @@ func (d *instance) openCapture(o *options, logger core.Logger) error {
 		RingBlockSize: o.ringBlockSize,
 		Logf:          logger.Printf,
 		NetNS:         d.ns,
+		DNS:           o.dns,
 	})
 	if err != nil {
 		var be *bpfc.Error
@@ -300,6 +301,7 @@ func (d *instance) openNFLOG(o *options, logger core.Logger) error {
 		AckOnly: o.ackOnly,
 		Logf:    logger.Printf,
 		NetNS:   d.ns,
+		DNS:     o.dns,
 	})
 	if err != nil {
 		return fmt.Errorf("NFLOG: %v%s. Abort", err, capHint(err, "CAP_NET_ADMIN"))

@@ -39,8 +39,28 @@ option() {
 	eval "STUB_OPT_${CONFIG_SECTION}_$1=\$2"
 	option_cb "$1" "$2"
 }
+# A list keeps its items as OPTION_ITEMn and their count as
+# OPTION_LENGTH, and calls list_cb, as functions.sh does.
+list_cb() { :; }
 list() {
-	record list-unsupported "$CONFIG_SECTION" "$1"
+	local n
+	eval "n=\${STUB_OPT_${CONFIG_SECTION}_$1_LENGTH-0}"
+	n=$((n + 1))
+	eval "STUB_OPT_${CONFIG_SECTION}_$1_ITEM$n=\$2"
+	eval "STUB_OPT_${CONFIG_SECTION}_$1_LENGTH=$n"
+	list_cb "$1" "$2"
+}
+config_list_foreach() {
+	# config_list_foreach SECTION OPTION FUNCTION [ARGS...]
+	local section=$1 opt=$2 fn=$3 len c=1 val
+	shift 3
+	config_get len "$section" "${opt}_LENGTH"
+	[ -n "$len" ] || return 0
+	while [ "$c" -le "$len" ]; do
+		config_get val "$section" "${opt}_ITEM$c"
+		"$fn" "$val" "$@"
+		c=$((c + 1))
+	done
 }
 
 config_load() {
