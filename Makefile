@@ -14,17 +14,18 @@ BUILD   := CGO_ENABLED=0 $(GOBUILD)
 # The multi-call binary is cmd/tuninetd; these names of it are links to it
 # (it picks the daemon by the name it is run by). cmd/bpfc is a separate
 # developer tool.
-DAEMON_LINKS := tuntapd
+DAEMON_LINKS := tuntapd tportknockd
 # os/arch[/variant] targets of `make cross`.
 CROSS_TARGETS := amd64 386 arm64 arm/5 arm/7 mips mipsle
 
 # Pure packages whose tests must also pass big-endian under qemu-user.
-MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/internal/getopt ./cmd/internal/logsink ./cmd/internal/config ./cmd/internal/cli ./cmd/tuninetd ./core/knock ./cmd/internal/tportknockd
+MIPS_PKGS := ./bpfc/... ./sensor ./sensor/savefile ./sensor/dnsq ./core ./cmd/internal/getopt ./cmd/internal/logsink ./cmd/internal/config ./cmd/internal/cli ./cmd/tuninetd ./core/knock
 # The unit tests of packages that also have integration tests (those need
 # root and namespaces, which qemu-user does not give): the daemons' and
-# linkwatch's decoder.
-MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch
-MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig|TestDNSOptions)$$
+# linkwatch's decoder. (tportknockd's -l test reads netlink answers, which
+# qemu-user passes through in the host's byte order.)
+MIPS_CMD_PKGS := ./cmd/internal/tuninetd ./cmd/internal/tuntapd ./sensor/linkwatch ./cmd/internal/tportknockd
+MIPS_CMD_TESTS := ^(TestParse|FuzzParse|TestParseCommandLine|TestParseCommandLineExits|TestUsageText|TestOptionTable|TestOptionSources|TestConfigFile|TestConfigFileErrors|TestReportLines|TestWrongFilter|TestCheckCommand|TestParseArgs|TestParseArgsConfig|TestParseAddr|TestParseConfig|TestParseConfigDefaults|TestParseConfigErrors|TestExampleConfig|FuzzParseConfig|TestCheckConfig|TestCommandLineErrors|TestHelpAndVersion|TestMissingDevice|TestDNSOptions)$$
 
 .PHONY: all build test vet unit test-mips cross bench demo clean install uninstall deb FORCE
 
@@ -100,8 +101,8 @@ install:
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tuninetd
 	$(INSTALL) -m 0755 bin/tuninetd $(DESTDIR)$(SBINDIR)/tuninetd
 	for l in $(DAEMON_LINKS); do ln -sfn tuninetd $(DESTDIR)$(SBINDIR)/$$l; done
-	$(INSTALL) -m 0644 man/tuninetd.8 man/tuntapd.8 $(DESTDIR)$(MANDIR)/man8/
-	$(INSTALL) -m 0644 LICENSE CHANGELOG.md README.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 man/tuninetd.8 man/tuntapd.8 man/tportknockd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 LICENSE CHANGELOG.md README.md examples/tportknockd.conf $(DESTDIR)$(DOCDIR)/
 	for u in packaging/systemd/*.service; do \
 		sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/tuninetd/|$(SYSCONFDIR)/tuninetd/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
@@ -112,7 +113,7 @@ install:
 # other than the example.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tuninetd $(addprefix $(DESTDIR)$(SBINDIR)/,$(DAEMON_LINKS)) \
-		$(DESTDIR)$(MANDIR)/man8/tuninetd.8 $(DESTDIR)$(MANDIR)/man8/tuntapd.8 \
+		$(DESTDIR)$(MANDIR)/man8/tuninetd.8 $(DESTDIR)$(MANDIR)/man8/tuntapd.8 $(DESTDIR)$(MANDIR)/man8/tportknockd.8 \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(wildcard packaging/systemd/*.service))) \
 		$(DESTDIR)$(SYSCONFDIR)/tuninetd/example.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
@@ -132,21 +133,25 @@ deb: $(DEB_ARCHS:%=$(DEBDIR)/tuninetd_$(VERSION)_%.deb)
 $(DEBDIR)/tuninetd_$(VERSION)_%.deb: FORCE
 	@rm -rf $(DEBDIR)/deb-$* && mkdir -p $(DEBDIR)/deb-$*
 	env GOOS=linux $(call deb_goarch,$*) CGO_ENABLED=0 $(GOBUILD) -o $(DEBDIR)/deb-$*/tuninetd ./cmd/tuninetd
-	for m in tuninetd.8 tuntapd.8; do gzip -9n < man/$$m > $(DEBDIR)/deb-$*/$$m.gz || exit 1; done
+	for m in tuninetd.8 tuntapd.8 tportknockd.8; do gzip -9n < man/$$m > $(DEBDIR)/deb-$*/$$m.gz || exit 1; done
 	gzip -9n < CHANGELOG.md > $(DEBDIR)/deb-$*/changelog.gz
 	{ cat packaging/deb/copyright.head; sed -e 's/^$$/./' -e 's/^/ /' LICENSE; } > $(DEBDIR)/deb-$*/copyright
-	cp packaging/systemd/*.service packaging/example.conf packaging/deb/postinst packaging/deb/postrm $(DEBDIR)/deb-$*/
+	cp packaging/systemd/*.service packaging/example.conf examples/tportknockd.conf packaging/deb/postinst packaging/deb/postrm $(DEBDIR)/deb-$*/
 	cd $(DEBDIR)/deb-$* && DEB_ARCH=$* DEB_VERSION=$(VERSION) DEB_MAINTAINER='$(DEB_MAINTAINER)' \
 		$(NFPM) package --packager deb --config $(CURDIR)/packaging/deb/nfpm.yaml --target $(abspath $@)
 
 FORCE:
 
 # Benchmarks against tcpdump on veth traffic in a throwaway namespace
-# (root). They print figures and assert nothing.
+# (root), tportknockd's CPU and memory under floods (TPORTKNOCKD_BENCH
+# frames, default 1,000,000) and the knock table's size. They print
+# figures and assert nothing.
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./sensor/afpacket/
 	TUNINETD_NFLOG_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestNFLOGBenchmark$$' -timeout 900s -v ./sensor/nflog/
 	TUNINETD_DNS_BENCH=1000000 CGO_ENABLED=0 $(GO) test -count=1 -run '^TestDNSBenchmark$$' -timeout 900s -v ./cmd/internal/tuninetd/
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 900s -v ./cmd/internal/tportknockd/
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench Flood -benchtime 3x -v ./core/knock/
 
 # A throwaway namespace with a tun device: traffic starts the example
 # script, silence stops it (root). Builds first when Go is on PATH (sudo

@@ -114,15 +114,18 @@ func eachDeb(t *testing.T, fn func(t *testing.T, a debArch, deb string)) {
 // then mode and link target as dpkg-deb --contents prints them.
 func debContents(t *testing.T) map[string]string {
 	c := map[string]string{
-		"./etc/tuninetd/":                            "drwxr-xr-x",
-		"./etc/tuninetd/example.conf":                "-rw-r--r--",
-		"./usr/lib/systemd/system/tuninetd@.service": "-rw-r--r--",
-		"./usr/lib/systemd/system/tuntapd@.service":  "-rw-r--r--",
-		"./usr/sbin/tuninetd":                        "-rwxr-xr-x",
-		"./usr/share/doc/tuninetd/changelog.gz":      "-rw-r--r--",
-		"./usr/share/doc/tuninetd/copyright":         "-rw-r--r--",
-		"./usr/share/man/man8/tuninetd.8.gz":         "-rw-r--r--",
-		"./usr/share/man/man8/tuntapd.8.gz":          "-rw-r--r--",
+		"./etc/tuninetd/":                               "drwxr-xr-x",
+		"./etc/tuninetd/example.conf":                   "-rw-r--r--",
+		"./usr/lib/systemd/system/tuninetd@.service":    "-rw-r--r--",
+		"./usr/lib/systemd/system/tuntapd@.service":     "-rw-r--r--",
+		"./usr/lib/systemd/system/tportknockd@.service": "-rw-r--r--",
+		"./usr/share/doc/tuninetd/tportknockd.conf":     "-rw-r--r--",
+		"./usr/share/man/man8/tportknockd.8.gz":         "-rw-r--r--",
+		"./usr/sbin/tuninetd":                           "-rwxr-xr-x",
+		"./usr/share/doc/tuninetd/changelog.gz":         "-rw-r--r--",
+		"./usr/share/doc/tuninetd/copyright":            "-rw-r--r--",
+		"./usr/share/man/man8/tuninetd.8.gz":            "-rw-r--r--",
+		"./usr/share/man/man8/tuntapd.8.gz":             "-rw-r--r--",
 	}
 	for _, l := range linkNames(t) {
 		c["./usr/sbin/"+l] = "lrwxr-xr-x -> tuninetd"
@@ -248,13 +251,17 @@ func TestDebExtractedRuns(t *testing.T) {
 			}
 		}
 		for src, dst := range map[string]string{
-			"man/tuninetd.8": "usr/share/man/man8/tuninetd.8.gz",
-			"man/tuntapd.8":  "usr/share/man/man8/tuntapd.8.gz",
-			"CHANGELOG.md":   "usr/share/doc/tuninetd/changelog.gz",
+			"man/tuninetd.8":    "usr/share/man/man8/tuninetd.8.gz",
+			"man/tuntapd.8":     "usr/share/man/man8/tuntapd.8.gz",
+			"man/tportknockd.8": "usr/share/man/man8/tportknockd.8.gz",
+			"CHANGELOG.md":      "usr/share/doc/tuninetd/changelog.gz",
 		} {
 			if got := gunzip(t, filepath.Join(x, dst)); got != readFile(t, src) {
 				t.Errorf("%s differs from %s", dst, src)
 			}
+		}
+		if got, err := os.ReadFile(filepath.Join(x, "usr/share/doc/tuninetd/tportknockd.conf")); err != nil || string(got) != readFile(t, "examples/tportknockd.conf") {
+			t.Errorf("usr/share/doc/tuninetd/tportknockd.conf differs from examples/tportknockd.conf (%v)", err)
 		}
 		copyright, err := os.ReadFile(filepath.Join(x, "usr/share/doc/tuninetd/copyright"))
 		if err != nil {
@@ -315,7 +322,7 @@ func TestDebUnitsVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, unit := range []string{"tuninetd@example.service", "tuntapd@tun0.service"} {
+	for _, unit := range []string{"tuninetd@example.service", "tuntapd@tun0.service", "tportknockd@eth0.service"} {
 		cmd := exec.Command(sa, "verify", "--root="+x, unit)
 		cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(x, "usr/share/man"), "SYSTEMD_LOG_LEVEL=notice")
 		out, err := cmd.CombinedOutput()
@@ -353,6 +360,7 @@ func TestUnitSettings(t *testing.T) {
 	for _, u := range []struct{ file, exec, caps string }{
 		{"packaging/systemd/tuninetd@.service", "/usr/sbin/tuninetd --config /etc/tuninetd/%i.conf", "CAP_NET_RAW CAP_NET_ADMIN"},
 		{"packaging/systemd/tuntapd@.service", "/usr/sbin/tuntapd --interface %i", "CAP_NET_ADMIN"},
+		{"packaging/systemd/tportknockd@.service", "/usr/sbin/tportknockd --config-file /etc/tuninetd/tportknockd.conf --interface %i --wait-iface", "CAP_NET_RAW CAP_NET_ADMIN"},
 	} {
 		s := unitSettings(t, u.file)
 		want := map[string]string{
@@ -364,7 +372,7 @@ func TestUnitSettings(t *testing.T) {
 			"NoNewPrivileges":       "yes",
 			"Type":                  "exec",
 		}
-		if strings.HasPrefix(filepath.Base(u.file), "tuninetd") {
+		if !strings.HasPrefix(filepath.Base(u.file), "tuntapd") {
 			want["Wants"] = "network-online.target"
 			want["After"] = "network-online.target"
 		}

@@ -28,11 +28,14 @@ func TestMakeInstall(t *testing.T) {
 	want := []string{
 		"etc/tuninetd/example.conf",
 		"opt/tnd/lib/systemd/system/tuninetd@.service",
+		"opt/tnd/lib/systemd/system/tportknockd@.service",
 		"opt/tnd/lib/systemd/system/tuntapd@.service",
 		"opt/tnd/sbin/tuninetd",
 		"opt/tnd/share/doc/tuninetd/CHANGELOG.md",
 		"opt/tnd/share/doc/tuninetd/LICENSE",
 		"opt/tnd/share/doc/tuninetd/README.md",
+		"opt/tnd/share/doc/tuninetd/tportknockd.conf",
+		"opt/tnd/share/man/man8/tportknockd.8",
 		"opt/tnd/share/man/man8/tuninetd.8",
 		"opt/tnd/share/man/man8/tuntapd.8",
 	}

@@ -16,6 +16,7 @@ var manPages = []struct {
 }{
 	{"man/tuninetd.8", "tuninetd", true},
 	{"man/tuntapd.8", "tuntapd", true},
+	{"man/tportknockd.8", "tportknockd", true},
 	{"man/bpfc.1", "bpfc", false},
 }
 

@@ -133,14 +133,20 @@ func TestOpenWrtInitInstances(t *testing.T) {
 		argv: []string{"/usr/sbin/tuninetd", "--nflog-group", "0", "--command", "/usr/bin/logger -t vpn",
 			"--write", "/tmp/start events.pcap", "--holdoff", "5", "--ring-blocks", "8", "--ring-block-size", "131072",
 			"--stop-on-exit"},
+	}, {
+		name: "tportknockd-knock",
+		argv: []string{"/usr/sbin/tportknockd", "--config-file", "/etc/tportknockd.conf", "--interface", "eth0.2",
+			"--refresh", "60", "--cmd-timeout", "20", "--max-sources", "1024", "--debug", "--wait-iface"},
 	}}
 	wantLogs := []string{
 		"daemon.warn section 'vpn': unknown option 'tll' ignored",
 		"daemon.warn section 'vpn': unknown list 'dns_nmae' ignored",
 		"daemon.warn section 'typo': unknown section type 'tunineted' ignored",
+		"daemon.warn section 'knock': unknown option 'command' ignored",
 		"daemon.err section 'noiface': option 'interface' is required; not started",
 		"daemon.err section 'nocommand': option 'command' is required; not started",
 		"daemon.err section 'nosensor': option 'interface' or 'nflog_group' is required; not started",
+		"daemon.err section 'noconf': options 'config_file' and 'interface' are required; not started",
 	}
 	for name, sh := range shells(t) {
 		t.Run(name, func(t *testing.T) {
@@ -176,6 +182,10 @@ func TestOpenWrtInitInstances(t *testing.T) {
 					}
 				}
 				wantParams := map[string][]string{"respawn": {"3600", "5", "5"}, "stdout": {"1"}, "stderr": {"1"}}
+				if strings.HasPrefix(w.name, "tportknockd-") {
+					// Time for the pending stop commands at SIGTERM.
+					wantParams["term_timeout"] = []string{"60"}
+				}
 				if !reflect.DeepEqual(g.params, wantParams) {
 					t.Errorf("%s params %q, want %q", w.name, g.params, wantParams)
 				}
@@ -252,10 +262,12 @@ func TestOpenWrtOptionsCoverHelp(t *testing.T) {
 	config := readFile(t, owrtConfig)
 	// help and version exit, daemon is never wanted under procd, and UCI is
 	// the configuration file.
-	notUCI := map[string]bool{"help": true, "version": true, "daemon": true, "config": true}
+	// tportknockd's check and list print and exit.
+	notUCI := map[string]bool{"help": true, "version": true, "daemon": true, "config": true, "check": true, "list": true}
 	for _, d := range []struct{ prog, prefix, section string }{
 		{"tuninetd", "TUNINETD", "tuninetd"},
 		{"tuntapd", "TUNTAPD", "tuntapd"},
+		{"tportknockd", "TPORTKNOCKD", "tportknockd"},
 	} {
 		t.Run(d.prog, func(t *testing.T) {
 			prog := filepath.Join(bin, d.prog)

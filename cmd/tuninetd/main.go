@@ -8,6 +8,9 @@
 //     demand, a drop-in for the C tuninetd 1.5.1. See tuninetd(8).
 //   - tuntapd keeps a tun or tap device attached so that it has carrier.
 //     See tuntapd(8).
+//   - tportknockd runs a command for whoever sends the right sequence of
+//     packets (port and TCP-flag knocking), filtered in the kernel. See
+//     tportknockd(8).
 //
 // Any other name runs tuninetd, so a renamed copy still does what the
 // file is called for.
@@ -17,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/tportknockd"
 	"github.com/tuninetd/tuninetd/cmd/internal/tuninetd"
 	"github.com/tuninetd/tuninetd/cmd/internal/tuntapd"
 )
@@ -24,8 +28,9 @@ import (
 // daemons maps the name the binary is run by to that daemon's entry point,
 // which takes os.Args and returns the exit status.
 var daemons = map[string]func(argv []string) int{
-	"tuninetd": tuninetd.Main,
-	"tuntapd":  tuntapd.Main,
+	"tuninetd":    tuninetd.Main,
+	"tuntapd":     tuntapd.Main,
+	"tportknockd": tportknockd.Main,
 }
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/tportknockd"
 	"github.com/tuninetd/tuninetd/cmd/internal/tuninetd"
 	"github.com/tuninetd/tuninetd/cmd/internal/tuntapd"
 )
@@ -16,6 +17,7 @@ func TestDaemonFor(t *testing.T) {
 		{[]string{"tuninetd"}, tuninetd.Main},
 		{[]string{"/usr/sbin/tuntapd", "-i", "tun0"}, tuntapd.Main},
 		{[]string{"./tuntapd"}, tuntapd.Main},
+		{[]string{"/usr/sbin/tportknockd", "-c", "k.conf"}, tportknockd.Main},
 		{[]string{"/usr/sbin/tuninetd"}, tuninetd.Main},
 		{[]string{"tuninetd-linux-mipsle"}, tuninetd.Main}, // renamed copy
 		{[]string{"tuntapd.old"}, tuninetd.Main},

@@ -3,7 +3,6 @@ package knock
 import (
 	"fmt"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -26,6 +25,7 @@ type Filter struct {
 	// Expr is the tcpdump-language expression, empty when the device has
 	// no address (then nothing can be a knock and Compile rejects all).
 	Expr   string
+	hosts  []netip.Addr // sorted
 	addrs  map[netip.Addr]bool
 	frames []Frame
 }
@@ -43,9 +43,10 @@ type Filter struct {
 //
 // The second line holds the frames with i (any flags), tested by port
 // only. tcp[] addresses IPv4 only, so the IPv6 flag test reads the flags
-// at their fixed offset behind a 40-byte header whose next header is TCP:
-// a TCP segment behind IPv6 extension headers does not pass a flag test
-// in the kernel (no sender puts one there).
+// at their fixed offset behind a 40-byte header whose next header is TCP.
+// As in libpcap, the IPv6 protocol tests read the fixed header's next
+// header: a TCP segment or UDP datagram behind IPv6 extension headers does
+// not pass the kernel filter (no knock sender puts one there).
 func NewFilter(events []Event, addrs []netip.Addr) *Filter {
 	f := &Filter{addrs: make(map[netip.Addr]bool)}
 	var hosts []netip.Addr
@@ -69,7 +70,8 @@ func NewFilter(events []Event, addrs []netip.Addr) *Filter {
 	if len(hosts) == 0 || len(f.frames) == 0 {
 		return f
 	}
-	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Less(hosts[j]) })
+	sortSmall(hosts, netip.Addr.Less)
+	f.hosts = hosts
 	f.Expr = "(" + hostsExpr(hosts) + ") and (" + framesExpr(f.frames) + ")"
 	return f
 }
@@ -114,7 +116,7 @@ func framesExpr(frames []Frame) string {
 		}
 		classes = nil
 	}
-	sort.Slice(classes, func(i, j int) bool { return classes[i] < classes[j] })
+	sortSmall(classes, func(a, b Flags) bool { return a < b })
 	var parts []string
 	if len(udp) > 0 {
 		parts = append(parts, "("+portsExpr(UDP, udp)+")")
@@ -139,7 +141,7 @@ func framesExpr(frames []Frame) string {
 // portsExpr tests the destination port against a list (sorted, deduplicated).
 func portsExpr(p Proto, ports []uint16) string {
 	ps := append([]uint16(nil), ports...)
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	sortSmall(ps, func(a, b uint16) bool { return a < b })
 	var out []string
 	for i, port := range ps {
 		if i > 0 && port == ps[i-1] {
@@ -148,6 +150,20 @@ func portsExpr(p Proto, ports []uint16) string {
 		out = append(out, p.String()+" dst port "+strconv.Itoa(int(port)))
 	}
 	return strings.Join(out, " or ")
+}
+
+// Addrs returns the addresses the filter passes packets to, sorted.
+func (f *Filter) Addrs() []netip.Addr { return f.hosts }
+
+// sortSmall sorts the short lists a filter is made of (a device's
+// addresses, ports, flag sets) in place: an insertion sort, smaller in the
+// binary than package sort or slices for three element types.
+func sortSmall[T any](s []T, less func(a, b T) bool) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && less(s[j], s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
 
 // Compile returns the socket filter program for a link type. Without an
@@ -165,7 +181,8 @@ func (f *Filter) Compile(lt bpfc.LinkType) ([]bpf.RawInstruction, error) {
 
 // Match tells whether c passes the filter: addressed to one of the
 // addresses and a frame of some event. It is the user-space test; the
-// kernel's differs only for IPv6 TCP behind extension headers.
+// kernel's differs only for IPv6 transport headers behind extension
+// headers, which it rejects.
 func (f *Filter) Match(c Candidate) bool {
 	if !f.addrs[c.Dst.WithZone("").Unmap()] {
 		return false

@@ -1,7 +1,6 @@
 package knock
 
 import (
-	"container/heap"
 	"fmt"
 	"net/netip"
 	"time"
@@ -100,81 +99,114 @@ func (s Step) String() string {
 // monotonic clock that never go backwards), and what it decides goes out
 // as Steps. It is not safe for concurrent use; one goroutine owns it.
 //
-// Per packet and per event the cost is a map lookup and a few pointer
-// moves, whatever the number of sources.
+// Per packet and per event the cost is a map lookup and a few index
+// moves, whatever the number of sources. The table holds no pointers:
+// entries live in one slice linked by index and the map's keys are plain
+// bytes, so a full table is one allocation the garbage collector never
+// scans: about 130 bytes a source (BenchmarkFlood).
 type Machine struct {
 	events   []Event
 	max      int
 	maxStops int
 
-	table map[key]*entry
+	table map[key]int32
+	// churn counts removals since the table was last rebuilt (see
+	// drop).
+	churn   int
+	entries []entry
 	// lru links every entry, most recently seen first.
 	lru ring
 	// started links each event's entries in the order their first frame
 	// came, which is deadline order since an event has one timeout.
 	started []ring
-	free    *entry // removed entries, reused
+	free    int32 // removed entries, linked through lru.next; none = -1
+	// epoch is the time of the first packet; deadlines are kept as
+	// offsets from it.
+	epoch   time.Time
 	stops   stopHeap
 	stopSeq uint64
 }
 
+// key is an (event, source) pair without pointers: the address's 16
+// bytes and whether it is IPv4 (netip keeps 192.0.2.1 and
+// ::ffff:192.0.2.1 apart, and so do we).
 type key struct {
-	event int
-	src   netip.Addr
+	addr  [16]byte
+	event int32
+	is4   bool
+}
+
+func keyOf(event int, src netip.Addr) key {
+	return key{addr: src.As16(), event: int32(event), is4: src.Is4()}
+}
+
+func (k key) src() netip.Addr {
+	a := netip.AddrFrom16(k.addr)
+	if k.is4 {
+		return a.Unmap()
+	}
+	return a
 }
 
 type entry struct {
 	key      key
-	done     int // frames done, 1 to len(sequence)-1
-	deadline time.Time
+	done     int32         // frames done, 1 to len(sequence)-1
+	deadline time.Duration // since Machine.epoch
 	lru, ev  link
 }
 
+// none is the null index of the lists.
+const none = -1
+
 // link is an intrusive list node; ring is a list's sentinel.
 type link struct {
-	prev, next *entry
+	prev, next int32
 }
 
 type ring struct {
-	head, tail *entry
+	head, tail int32
 	n          int
 }
 
-func (r *ring) pushFront(e *entry, l func(*entry) *link) {
-	l(e).prev, l(e).next = nil, r.head
-	if r.head != nil {
-		l(r.head).prev = e
+func emptyRing() ring { return ring{head: none, tail: none} }
+
+func (m *Machine) pushFront(r *ring, i int32, l func(*entry) *link) {
+	n := l(&m.entries[i])
+	n.prev, n.next = none, r.head
+	if r.head != none {
+		l(&m.entries[r.head]).prev = i
 	} else {
-		r.tail = e
+		r.tail = i
 	}
-	r.head = e
+	r.head = i
 	r.n++
 }
 
-func (r *ring) pushBack(e *entry, l func(*entry) *link) {
-	l(e).prev, l(e).next = r.tail, nil
-	if r.tail != nil {
-		l(r.tail).next = e
+func (m *Machine) pushBack(r *ring, i int32, l func(*entry) *link) {
+	n := l(&m.entries[i])
+	n.prev, n.next = r.tail, none
+	if r.tail != none {
+		l(&m.entries[r.tail]).next = i
 	} else {
-		r.head = e
+		r.head = i
 	}
-	r.tail = e
+	r.tail = i
 	r.n++
 }
 
-func (r *ring) remove(e *entry, l func(*entry) *link) {
-	n := l(e)
-	if n.prev != nil {
-		l(n.prev).next = n.next
+func (m *Machine) remove(r *ring, i int32, l func(*entry) *link) {
+	n := l(&m.entries[i])
+	if n.prev != none {
+		l(&m.entries[n.prev]).next = n.next
 	} else {
 		r.head = n.next
 	}
-	if n.next != nil {
-		l(n.next).prev = n.prev
+	if n.next != none {
+		l(&m.entries[n.next]).prev = n.prev
 	} else {
 		r.tail = n.prev
 	}
-	n.prev, n.next = nil, nil
+	n.prev, n.next = none, none
 	r.n--
 }
 
@@ -197,8 +229,13 @@ func NewMachine(events []Event, opt Options) (*Machine, error) {
 		events:   make([]Event, len(events)),
 		max:      opt.MaxSources,
 		maxStops: opt.MaxPendingStops,
-		table:    make(map[key]*entry),
+		table:    make(map[key]int32),
+		lru:      emptyRing(),
 		started:  make([]ring, len(events)),
+		free:     none,
+	}
+	for i := range m.started {
+		m.started[i] = emptyRing()
 	}
 	names := make(map[string]bool, len(events))
 	for i := range events {
@@ -238,24 +275,30 @@ func (m *Machine) Packet(now time.Time, c Candidate, steps []Step) []Step {
 
 func (m *Machine) feed(now time.Time, ev int, src netip.Addr, c Candidate, steps []Step) []Step {
 	e := &m.events[ev]
-	k := key{ev, src}
-	if en := m.table[k]; en != nil {
+	k := keyOf(ev, src)
+	if m.epoch.IsZero() {
+		m.epoch = now
+	}
+	at := now.Sub(m.epoch)
+	if i, ok := m.table[k]; ok {
+		en := &m.entries[i]
 		switch {
-		case !now.Before(en.deadline):
-			steps = append(steps, Step{Kind: Expired, Event: e, Src: src, Frame: en.done})
-			m.drop(en)
+		case at >= en.deadline:
+			steps = append(steps, Step{Kind: Expired, Event: e, Src: src, Frame: int(en.done)})
+			m.drop(i)
 		case e.Sequence[en.done].Match(c):
 			en.done++
-			if en.done == len(e.Sequence) {
-				m.drop(en)
+			if int(en.done) == len(e.Sequence) {
+				m.drop(i)
 				return m.complete(now, e, src, steps)
 			}
-			m.lru.remove(en, lruLink)
-			m.lru.pushFront(en, lruLink)
-			return append(steps, Step{Kind: Advanced, Event: e, Src: src, Frame: en.done})
+			done := int(en.done)
+			m.remove(&m.lru, i, lruLink)
+			m.pushFront(&m.lru, i, lruLink)
+			return append(steps, Step{Kind: Advanced, Event: e, Src: src, Frame: done})
 		case matchesAny(e.Sequence, c):
-			steps = append(steps, Step{Kind: Reset, Event: e, Src: src, Frame: en.done})
-			m.drop(en)
+			steps = append(steps, Step{Kind: Reset, Event: e, Src: src, Frame: int(en.done)})
+			m.drop(i)
 		default:
 			return steps // not a frame of this event: progress stays
 		}
@@ -268,20 +311,21 @@ func (m *Machine) feed(now time.Time, ev int, src netip.Addr, c Candidate, steps
 	}
 	if len(m.table) >= m.max {
 		old := m.lru.tail
-		steps = append(steps, Step{Kind: Evicted, Event: &m.events[old.key.event], Src: old.key.src, Frame: old.done})
+		oe := &m.entries[old]
+		steps = append(steps, Step{Kind: Evicted, Event: &m.events[oe.key.event], Src: oe.key.src(), Frame: int(oe.done)})
 		m.drop(old)
 	}
-	en := m.free
-	if en != nil {
-		m.free = en.lru.next
-		en.lru.next = nil
+	i := m.free
+	if i != none {
+		m.free = m.entries[i].lru.next
 	} else {
-		en = new(entry)
+		i = int32(len(m.entries))
+		m.entries = append(m.entries, entry{})
 	}
-	en.key, en.done, en.deadline = k, 1, now.Add(e.Timeout)
-	m.table[k] = en
-	m.lru.pushFront(en, lruLink)
-	m.started[ev].pushBack(en, evLink)
+	m.entries[i] = entry{key: k, done: 1, deadline: at + e.Timeout}
+	m.table[k] = i
+	m.pushFront(&m.lru, i, lruLink)
+	m.pushBack(&m.started[ev], i, evLink)
 	return append(steps, Step{Kind: Advanced, Event: e, Src: src, Frame: 1})
 }
 
@@ -301,34 +345,54 @@ func (m *Machine) complete(now time.Time, e *Event, src netip.Addr, steps []Step
 			return append(steps, Step{Kind: Refused, Event: e, Src: src, Frame: len(e.Sequence)})
 		}
 		m.stopSeq++
-		heap.Push(&m.stops, pendingStop{due: now.Add(e.CommandDelay), seq: m.stopSeq, event: e, src: src})
+		m.stops.push(pendingStop{due: now.Add(e.CommandDelay), seq: m.stopSeq, event: e, src: src})
 	}
 	return append(steps, Step{Kind: Completed, Event: e, Src: src, Frame: len(e.Sequence)})
 }
 
 // drop removes an entry from the table and both lists.
-func (m *Machine) drop(en *entry) {
+func (m *Machine) drop(i int32) {
+	en := &m.entries[i]
 	delete(m.table, en.key)
-	m.lru.remove(en, lruLink)
-	m.started[en.key.event].remove(en, evLink)
-	*en = entry{}
-	en.lru.next = m.free
-	m.free = en
+	m.remove(&m.lru, i, lruLink)
+	m.remove(&m.started[en.key.event], i, evLink)
+	m.entries[i] = entry{lru: link{prev: none, next: m.free}}
+	m.free = i
+	// A map that keeps losing and gaining keys grows on its deleted
+	// slots (measured: half again the memory of a full table under a
+	// flood of spoofed sources). Building it anew after as many removals
+	// as the table holds costs one insertion per removal, amortized.
+	if m.churn++; m.churn >= m.max && len(m.table) > 0 {
+		m.rebuild()
+	}
+}
+
+// rebuild copies the table into a new map of its size.
+func (m *Machine) rebuild() {
+	t := make(map[key]int32, len(m.table))
+	for k, i := range m.table {
+		t[k] = i
+	}
+	m.table, m.churn = t, 0
 }
 
 // Tick expires progress whose timeout has passed and reports stops that
 // are due at now, in due order (ties in completion order).
 func (m *Machine) Tick(now time.Time, steps []Step) []Step {
-	for i := range m.started {
-		r := &m.started[i]
-		for r.head != nil && !now.Before(r.head.deadline) {
-			en := r.head
-			steps = append(steps, Step{Kind: Expired, Event: &m.events[i], Src: en.key.src, Frame: en.done})
-			m.drop(en)
+	if !m.epoch.IsZero() {
+		at := now.Sub(m.epoch)
+		for ev := range m.started {
+			r := &m.started[ev]
+			for r.head != none && at >= m.entries[r.head].deadline {
+				i := r.head
+				en := &m.entries[i]
+				steps = append(steps, Step{Kind: Expired, Event: &m.events[ev], Src: en.key.src(), Frame: int(en.done)})
+				m.drop(i)
+			}
 		}
 	}
 	for len(m.stops) > 0 && !now.Before(m.stops[0].due) {
-		s := heap.Pop(&m.stops).(pendingStop)
+		s := m.stops.pop()
 		steps = append(steps, Step{Kind: StopDue, Event: s.event, Src: s.src})
 	}
 	return steps
@@ -338,8 +402,10 @@ func (m *Machine) Tick(now time.Time, steps []Step) []Step {
 // deadline in progress or stop due; ok is false when there is none.
 func (m *Machine) NextWake() (t time.Time, ok bool) {
 	for i := range m.started {
-		if h := m.started[i].head; h != nil && (!ok || h.deadline.Before(t)) {
-			t, ok = h.deadline, true
+		if h := m.started[i].head; h != none {
+			if d := m.epoch.Add(m.entries[h].deadline); !ok || d.Before(t) {
+				t, ok = d, true
+			}
 		}
 	}
 	if len(m.stops) > 0 && (!ok || m.stops[0].due.Before(t)) {
@@ -354,7 +420,7 @@ func (m *Machine) NextWake() (t time.Time, ok bool) {
 func (m *Machine) Pending() []Action {
 	out := make([]Action, 0, len(m.stops))
 	for len(m.stops) > 0 {
-		s := heap.Pop(&m.stops).(pendingStop)
+		s := m.stops.pop()
 		out = append(out, Action{Kind: Stop, Event: s.event, Src: s.src})
 	}
 	return out
@@ -367,22 +433,50 @@ type pendingStop struct {
 	src   netip.Addr
 }
 
-// stopHeap is a min-heap of stops by due time, then completion order.
+// stopHeap is a min-heap of stops by due time, then completion order:
+// its own few lines rather than container/heap's interface, which costs
+// the binary more than it saves here.
 type stopHeap []pendingStop
 
-func (h stopHeap) Len() int { return len(h) }
-func (h stopHeap) Less(i, j int) bool {
+func (h stopHeap) less(i, j int) bool {
 	if !h[i].due.Equal(h[j].due) {
 		return h[i].due.Before(h[j].due)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h stopHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *stopHeap) Push(x any)   { *h = append(*h, x.(pendingStop)) }
-func (h *stopHeap) Pop() any {
+
+func (h *stopHeap) push(s pendingStop) {
+	*h = append(*h, s)
+	for i := len(*h) - 1; i > 0; {
+		up := (i - 1) / 2
+		if !h.less(i, up) {
+			break
+		}
+		(*h)[i], (*h)[up] = (*h)[up], (*h)[i]
+		i = up
+	}
+}
+
+func (h *stopHeap) pop() pendingStop {
 	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = pendingStop{}
-	*h = old[:len(old)-1]
-	return x
+	top := old[0]
+	last := len(old) - 1
+	old[0] = old[last]
+	old[last] = pendingStop{}
+	*h = old[:last]
+	for i := 0; ; {
+		min, l, r := i, 2*i+1, 2*i+2
+		if l < last && h.less(l, min) {
+			min = l
+		}
+		if r < last && h.less(r, min) {
+			min = r
+		}
+		if min == i {
+			break
+		}
+		(*h)[i], (*h)[min] = (*h)[min], (*h)[i]
+		i = min
+	}
+	return top
 }

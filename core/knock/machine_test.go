@@ -3,6 +3,7 @@ package knock
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -384,5 +385,114 @@ func BenchmarkPacket(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		c := Candidate{Src: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Proto: TCP, DstPort: 1, Flags: SYN}
 		buf = m.Packet(now, c, buf[:0])
+	}
+}
+
+// BenchmarkFlood feeds first frames from distinct sources, four times
+// as many as the table holds, and reports the heap the full table takes
+// per source: bounded however long the flood.
+func BenchmarkFlood(b *testing.B) {
+	ev := mustEvent(b, "B", "udp:7001 udp:7002", time.Hour, 0)
+	const max = 65536
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	m, err := NewMachine([]Event{ev}, Options{MaxSources: max})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	var steps []Step
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 4*max; j++ {
+			n := uint32(i*4*max + j)
+			a := netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)})
+			steps = m.Packet(now, Candidate{Src: a, Dst: a, Proto: UDP, DstPort: 7001}, steps[:0])
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4*max), "ns/packet")
+	b.ReportMetric(float64(ms1.HeapAlloc-ms0.HeapAlloc)/float64(m.InProgress()), "heapB/source")
+	runtime.KeepAlive(m)
+}
+
+// TestChurn: a small table that evicts many times over (and so rebuilds
+// its index) still holds exactly the most recently seen sources, IPv4 and
+// IPv6 (and an IPv4-mapped address apart from its IPv4 form), and their
+// progress.
+func TestChurn(t *testing.T) {
+	c := newClock()
+	ev := mustEvent(t, "C", "udp:1 udp:2", time.Hour, 0)
+	m := mustMachine(t, Options{MaxSources: 4}, ev)
+	var got []Step
+	srcs := []string{}
+	for i := 0; i < 50; i++ {
+		srcs = append(srcs, fmt.Sprintf("192.0.2.%d", i), fmt.Sprintf("2001:db8::%x", i))
+	}
+	srcs = append(srcs, "::ffff:192.0.2.49")
+	evicted := 0
+	for _, s := range srcs {
+		c.add(time.Millisecond)
+		for _, st := range m.Packet(c.t, pkt(t, s, "udp:1"), nil) {
+			if st.Kind == Evicted {
+				evicted++
+			}
+		}
+	}
+	if evicted != len(srcs)-4 || m.InProgress() != 4 {
+		t.Fatalf("%d evicted, %d in progress; want %d, 4", evicted, m.InProgress(), len(srcs)-4)
+	}
+	for _, s := range srcs {
+		got = m.Packet(c.t, pkt(t, s, "udp:2"), got[:0])
+		kept := s == "192.0.2.49" || s == "2001:db8::31" || s == "2001:db8::30" || s == "::ffff:192.0.2.49"
+		if done := len(got) == 1 && got[0].Kind == Completed; done != kept {
+			t.Errorf("%s: %s (kept: %v)", s, steps(got), kept)
+		}
+	}
+	if m.InProgress() != 0 {
+		t.Errorf("%d still in progress", m.InProgress())
+	}
+}
+
+// TestStopOrder: stops of events with different delays, completed in a
+// mixed order, come due sorted by due time, ties in completion order.
+func TestStopOrder(t *testing.T) {
+	c := newClock()
+	evs := []Event{
+		mustEvent(t, "A", "udp:1", time.Minute, 3*time.Second),
+		mustEvent(t, "B", "udp:2", time.Minute, time.Second),
+		mustEvent(t, "C", "udp:3", time.Minute, 2*time.Second),
+	}
+	m := mustMachine(t, Options{}, evs...)
+	type due struct {
+		at  time.Time
+		seq int
+	}
+	var want []due
+	for i := 0; i < 40; i++ {
+		ev := (i * 7) % 3
+		if i%4 == 0 {
+			c.add(500 * time.Millisecond)
+		}
+		src := fmt.Sprintf("192.0.2.%d", i+1)
+		m.Packet(c.t, pkt(t, src, fmt.Sprintf("udp:%d", ev+1)), nil)
+		want = append(want, due{c.t.Add(evs[ev].CommandDelay), i})
+	}
+	got := m.Tick(c.t.Add(time.Hour), nil)
+	if len(got) != len(want) {
+		t.Fatalf("%d stops due, want %d", len(got), len(want))
+	}
+	var prev due
+	for i, s := range got {
+		var n int
+		fmt.Sscanf(s.Src.String(), "192.0.2.%d", &n)
+		d := want[n-1]
+		if i > 0 && (d.at.Before(prev.at) || d.at.Equal(prev.at) && d.seq < prev.seq) {
+			t.Fatalf("stop %d (%s) out of order", i, s)
+		}
+		prev = d
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tuninetd/tuninetd/bpfc"
 	"github.com/tuninetd/tuninetd/sensor"
 	"github.com/tuninetd/tuninetd/sensor/dnsq"
 )
@@ -79,14 +80,22 @@ func (s *Sensor) judge(p *sensor.Packet, u *userFilter) bool {
 
 // plainPacket fills p from one recvmsg; p.Data points into buf.
 func (s *Sensor) plainPacket(p *sensor.Packet, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) {
+	fillPlain(p, s.lt(), s.cooked, s.ifname, now, buf, off, n, oob, from)
+}
+
+// fillPlain fills p from one recvmsg on a plain socket of link type lt:
+// buf[off:off+n] holds what recvmsg returned, and for a cooked socket
+// buf[:off] is room for the pseudo header built from the sender's address.
+// p.Data points into buf.
+func fillPlain(p *sensor.Packet, lt bpfc.LinkType, cooked bool, ifname string, now time.Time, buf []byte, off, n int, oob []byte, from unix.Sockaddr) {
 	if n > len(buf)-off {
 		n = len(buf) - off
 	}
 	*p = sensor.Packet{
-		LinkType: s.lt(),
+		LinkType: lt,
 		OrigLen:  n,
 		Time:     now,
-		Ifname:   s.ifname,
+		Ifname:   ifname,
 		Sensor:   sensor.Pcap,
 	}
 	if aux, ok := parseAuxdata(oob); ok {
@@ -101,7 +110,7 @@ func (s *Sensor) plainPacket(p *sensor.Packet, now time.Time, buf []byte, off, n
 		}
 	}
 	data := buf[off : off+n]
-	if s.cooked {
+	if cooked {
 		var sll [sllLen]byte
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
 			ne := binary.NativeEndian

@@ -13,12 +13,18 @@
 // at IFF_UP|IFF_LOWER_UP; RTM_NEWLINK repeats for every change, so
 // handling must be idempotent; a receive error (ENOBUFS after a burst)
 // means notifications were lost: open a new Watcher with ListExisting.
+//
+// With Config.Addresses it also reports address changes (RTM_NEWADDR and
+// RTM_DELADDR, IPv4 and IPv6), decoding the ifaddrmsg header and the
+// IFA_LOCAL or IFA_ADDRESS attribute, for a daemon that follows its
+// device's addresses.
 package linkwatch
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/mdlayher/netlink"
@@ -30,7 +36,11 @@ type Update struct {
 	Index   int    // the interface index
 	Name    string // the interface name; "" when the message has none
 	Flags   uint32 // IFF_* flags (IFF_UP, IFF_LOWER_UP, ...)
-	Deleted bool   // RTM_DELLINK: the link is gone
+	Deleted bool   // RTM_DELLINK: the link is gone; RTM_DELADDR: the address
+	// Prefix is the address (and prefix length) of an address
+	// notification (Config.Addresses) or of an Addrs listing; invalid for
+	// a link. Name is "" then.
+	Prefix netip.Prefix
 }
 
 // Config says where and how to watch.
@@ -44,6 +54,9 @@ type Config struct {
 	// Failed, if set, is told why Subscribe's subscription ended other
 	// than by done being closed (notifications lost: ENOBUFS).
 	Failed func(error)
+	// Addresses adds the notifications of addresses added to and removed
+	// from interfaces (Update.Addr). ListExisting still lists links only.
+	Addresses bool
 }
 
 // Watcher receives the link notifications of one network namespace. One
@@ -56,8 +69,12 @@ type Watcher struct {
 // Open subscribes to link notifications (and asks for the listing of the
 // existing links when cfg.ListExisting).
 func Open(cfg Config) (*Watcher, error) {
+	groups := uint32(1 << (unix.RTNLGRP_LINK - 1))
+	if cfg.Addresses {
+		groups |= 1<<(unix.RTNLGRP_IPV4_IFADDR-1) | 1<<(unix.RTNLGRP_IPV6_IFADDR-1)
+	}
 	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{
-		Groups: 1 << (unix.RTNLGRP_LINK - 1),
+		Groups: groups,
 		NetNS:  cfg.NetNS,
 	})
 	if err != nil {
@@ -114,6 +131,9 @@ func (w *Watcher) Close() error {
 // attributes.
 func parse(m netlink.Message) (Update, bool) {
 	t := m.Header.Type
+	if t == unix.RTM_NEWADDR || t == unix.RTM_DELADDR {
+		return parseAddr(m)
+	}
 	if t != unix.RTM_NEWLINK && t != unix.RTM_DELLINK || len(m.Data) < unix.SizeofIfInfomsg {
 		return Update{}, false
 	}
@@ -132,6 +152,88 @@ func parse(m netlink.Message) (Update, bool) {
 		}
 	}
 	return u, true
+}
+
+// parseAddr decodes an RTM_NEWADDR or RTM_DELADDR message: struct
+// ifaddrmsg (family, prefix length, flags, scope; index in host byte
+// order) and then attributes. IFA_LOCAL is the interface's own address
+// where both are present (point-to-point: IFA_ADDRESS is the peer).
+func parseAddr(m netlink.Message) (Update, bool) {
+	const ifaddrmsgLen = 8
+	if len(m.Data) < ifaddrmsgLen {
+		return Update{}, false
+	}
+	family := m.Data[0]
+	u := Update{
+		Index:   int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))),
+		Deleted: m.Header.Type == unix.RTM_DELADDR,
+	}
+	ad, err := netlink.NewAttributeDecoder(m.Data[ifaddrmsgLen:])
+	if err != nil {
+		return Update{}, false
+	}
+	bits := int(m.Data[1])
+	want := 16
+	if family == unix.AF_INET {
+		want = 4
+	}
+	var local, addr []byte
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.IFA_LOCAL:
+			local = ad.Bytes()
+		case unix.IFA_ADDRESS:
+			addr = ad.Bytes()
+		}
+	}
+	if len(local) == want {
+		addr = local
+	}
+	a, ok := netip.AddrFromSlice(addr)
+	if !ok || len(addr) != want {
+		return Update{}, false
+	}
+	if bits > a.BitLen() {
+		return Update{}, false
+	}
+	u.Prefix = netip.PrefixFrom(a, bits)
+	return u, true
+}
+
+// Links lists the links of the network namespace (cfg.NetNS; the other
+// fields are ignored), in the kernel's order.
+func Links(cfg Config) ([]Update, error) {
+	return dump(cfg, unix.RTM_GETLINK, unix.SizeofIfInfomsg)
+}
+
+// Addrs lists the IPv4 and IPv6 addresses of the network namespace
+// (cfg.NetNS; the other fields are ignored): Index and Prefix of each.
+func Addrs(cfg Config) ([]Update, error) {
+	return dump(cfg, unix.RTM_GETADDR, 8) // struct ifaddrmsg, AF_UNSPEC
+}
+
+// dump asks for a listing of typ with an all-zero request header of
+// hdrLen bytes and decodes the answer.
+func dump(cfg Config, typ netlink.HeaderType, hdrLen int) ([]Update, error) {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: cfg.NetNS})
+	if err != nil {
+		return nil, fmt.Errorf("linkwatch: %w", err)
+	}
+	defer c.Close()
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
+		Data:   make([]byte, hdrLen),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("linkwatch: dump: %w", err)
+	}
+	var us []Update
+	for _, m := range msgs {
+		if u, ok := parse(m); ok {
+			us = append(us, u)
+		}
+	}
+	return us, nil
 }
 
 // Subscribe delivers link updates to ch from a goroutine of its own until

@@ -2,6 +2,7 @@ package linkwatch
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -110,6 +111,61 @@ func TestSubscribe(t *testing.T) {
 			t.Fatal("channel not closed after done")
 		}
 	}
+}
+
+// TestAddresses: with Config.Addresses, adding and removing IPv4 and IPv6
+// addresses is reported, and Links and Addrs list what exists.
+func TestAddresses(t *testing.T) {
+	ns := sensortest.NewNamespace(t)
+	ns.Run("ip", "link", "add", "veth8", "type", "veth", "peer", "name", "veth9")
+	ns.Run("ip", "link", "set", "veth8", "up")
+	var w *Watcher
+	if err := ns.Do(func() (err error) {
+		w, err = Open(Config{Addresses: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	v4, v6 := netip.MustParsePrefix("198.51.100.7/24"), netip.MustParsePrefix("2001:db8::7/64")
+	ns.Run("ip", "addr", "add", v4.String(), "dev", "veth8")
+	added := receiveUntil(t, w, "IPv4 address added", func(u Update) bool { return u.Prefix == v4 && !u.Deleted })
+	ns.Run("ip", "addr", "add", v6.String(), "dev", "veth8", "nodad")
+	receiveUntil(t, w, "IPv6 address added", func(u Update) bool { return u.Prefix == v6 && u.Index == added.Index && !u.Deleted })
+
+	var links, addrs []Update
+	if err := ns.Do(func() (err error) {
+		if links, err = Links(Config{}); err != nil {
+			return err
+		}
+		addrs, err = Addrs(Config{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range links {
+		if l.Name == "veth8" && l.Index == added.Index {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("Links: no veth8 (index %d) in %+v", added.Index, links)
+	}
+	want := map[netip.Prefix]bool{v4: false, v6: false}
+	for _, a := range addrs {
+		if _, ok := want[a.Prefix]; ok && a.Index == added.Index {
+			want[a.Prefix] = true
+		}
+	}
+	for p, ok := range want {
+		if !ok {
+			t.Errorf("Addrs: no %v on index %d in %+v", p, added.Index, addrs)
+		}
+	}
+
+	ns.Run("ip", "addr", "del", v4.String(), "dev", "veth8")
+	receiveUntil(t, w, "IPv4 address removed", func(u Update) bool { return u.Prefix == v4 && u.Deleted })
 }
 
 // TestConfigNetNS: Config.NetNS (a namespace descriptor) watches that

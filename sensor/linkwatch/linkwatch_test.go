@@ -2,6 +2,7 @@ package linkwatch
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/mdlayher/netlink"
@@ -59,10 +60,65 @@ func TestParse(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add(uint16(unix.RTM_NEWLINK), []byte{0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 3, 0, 't', 'u', 'n', '0', 0, 0, 0, 0})
+	// RTM_NEWADDR: ifaddrmsg AF_INET /24 on index 1, IFA_LOCAL 192.0.2.1.
+	f.Add(uint16(unix.RTM_NEWADDR), []byte{unix.AF_INET, 24, 0, 0, 1, 0, 0, 0, 8, 0, unix.IFA_LOCAL, 0, 192, 0, 2, 1})
 	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
 		u, ok := parse(netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ)}, Data: data})
 		if ok && len(data) < unix.SizeofIfInfomsg {
 			t.Fatalf("parsed a short message: %+v", u)
 		}
 	})
+}
+
+// ifaddrmsg builds an RTM_*ADDR message body: ifaddrmsg (index in host
+// byte order), then attrs.
+func ifaddrmsg(t *testing.T, family uint8, index int32, attrs []netlink.Attribute) []byte {
+	t.Helper()
+	b := make([]byte, 8)
+	b[0] = family
+	b[1] = 24
+	if family == unix.AF_INET6 {
+		b[1] = 64
+	}
+	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
+	a, err := netlink.MarshalAttributes(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, a...)
+}
+
+func TestParseAddr(t *testing.T) {
+	v4 := netip.MustParseAddr("192.0.2.1")
+	peer := netip.MustParseAddr("192.0.2.9")
+	v6 := netip.MustParseAddr("2001:db8::1")
+	attr := func(typ uint16, a netip.Addr) netlink.Attribute {
+		return netlink.Attribute{Type: typ, Data: a.AsSlice()}
+	}
+	tests := []struct {
+		what string
+		m    netlink.Message
+		want Update
+		ok   bool
+	}{
+		{"ipv4", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
+			Data: ifaddrmsg(t, unix.AF_INET, 5, []netlink.Attribute{attr(unix.IFA_ADDRESS, v4), attr(unix.IFA_LOCAL, v4)})},
+			Update{Index: 5, Prefix: netip.PrefixFrom(v4, 24)}, true},
+		{"point-to-point: the local address, not the peer", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
+			Data: ifaddrmsg(t, unix.AF_INET, 5, []netlink.Attribute{attr(unix.IFA_ADDRESS, peer), attr(unix.IFA_LOCAL, v4)})},
+			Update{Index: 5, Prefix: netip.PrefixFrom(v4, 24)}, true},
+		{"ipv6 deleted", netlink.Message{Header: netlink.Header{Type: unix.RTM_DELADDR},
+			Data: ifaddrmsg(t, unix.AF_INET6, 6, []netlink.Attribute{attr(unix.IFA_ADDRESS, v6)})},
+			Update{Index: 6, Prefix: netip.PrefixFrom(v6, 64), Deleted: true}, true},
+		{"family mismatch", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR},
+			Data: ifaddrmsg(t, unix.AF_INET6, 6, []netlink.Attribute{attr(unix.IFA_ADDRESS, v4)})},
+			Update{}, false},
+		{"short", netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR}, Data: make([]byte, 4)}, Update{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := parse(tt.m)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("%s: parse = %+v, %v; want %+v, %v", tt.what, got, ok, tt.want, tt.ok)
+		}
+	}
 }

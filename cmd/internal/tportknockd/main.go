@@ -1,53 +1,81 @@
-// Package tportknockd is the command line of tportknockd, the port- and
-// TCP-flag-knocking daemon: the original tportknockd's flags (-c -C -i -r
-// -l -d -D -h) plus long options, its configuration format, and -C and -l.
-// The knock logic itself is package core/knock.
+// Package tportknockd is tportknockd, the port- and TCP-flag-knocking
+// daemon of the multi-call binary: the original tportknockd's flags (-c -C
+// -i -r -l -d -D -h) plus long options, its configuration format, -C and
+// -l (main.go, config.go), and the daemon (run_linux.go).
+//
+// A packet travels: the kernel filter (knock.NewFilter for the device's
+// addresses, compiled by bpfc, attached to an afpacket.Socket) drops
+// everything that cannot be a knock; a reader goroutine hands what passes
+// to the loop goroutine, which owns the knock.Machine, the socket and the
+// filter; the machine's steps are logged and their commands queued to one
+// worker that runs them through core's ShellRunner. Link and address
+// notifications (linkwatch) make the loop look at the device again:
+// re-attach the filter when its addresses changed, re-open the socket
+// when it came back. The knock logic itself is package core/knock.
 package tportknockd
 
 import (
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tuninetd/tuninetd/cmd/internal/cli"
 	"github.com/tuninetd/tuninetd/cmd/internal/getopt"
+	"github.com/tuninetd/tuninetd/cmd/internal/version"
 	"github.com/tuninetd/tuninetd/core/knock"
 )
 
-// Version is printed by --version; the multi-call binary sets it from its
-// one version string.
-var Version = "2.0.0"
+// Version is printed by --version: the multi-call binary's one version.
+var Version = version.Version
 
 // Limits of the numeric options.
 const (
 	maxSeconds = 86400 * 365
 	// maxSourcesLimit keeps the table within what a router's memory can
-	// hold (about 100 bytes an entry).
+	// hold (about 130 bytes an entry).
 	maxSourcesLimit = 1 << 24
 	// DefaultCmdTimeout is --cmd-timeout's default, as tuninetd's.
 	DefaultCmdTimeout = 300 * time.Second
 )
 
-// table is the command line: the original's short options, then the long
-// options of this version.
-var table = []getopt.Option{
-	{Short: 'c', HasArg: true},
-	{Short: 'C', HasArg: true},
-	{Short: 'i', HasArg: true},
-	{Short: 'r', HasArg: true},
-	{Short: 'l'},
-	{Short: 'd'},
-	{Short: 'D'},
-	{Short: 'h', Long: "help"},
-	{Long: "version"},
-	{Long: "wait-iface"},
-	{Long: "cmd-timeout", HasArg: true},
-	{Long: "max-sources", HasArg: true},
+// optionTable is the command line: the original's short options (their
+// letters keep their meanings: -d is debug, -D daemon), each with a long
+// name, then the long-only options of this version. It is the single
+// source of the parser and of the long-option section of -h. There is no
+// --config: the knock configuration is the one file (-c).
+var optionTable = cli.Table{
+	{Option: getopt.Option{Short: 'c', Long: "config-file", HasArg: true}, Arg: "FILE",
+		Help: "configuration file with the knock sequences"},
+	{Option: getopt.Option{Short: 'C', Long: "check", HasArg: true}, Arg: "FILE",
+		Help: "check the configuration and print every sequence; exit 0 if valid, 1 if not"},
+	{Option: getopt.Option{Short: 'i', Long: "interface", HasArg: true}, Arg: "IFNAME",
+		Help: "interface to listen on"},
+	{Option: getopt.Option{Short: 'r', Long: "refresh", HasArg: true}, Arg: "SECONDS",
+		Help: "also re-read the device's IP addresses every SECONDS (they are " +
+			"followed through netlink notifications anyway)"},
+	{Option: getopt.Option{Short: 'l', Long: "list"},
+		Help: "list the available network devices"},
+	{Option: getopt.Option{Short: 'd', Long: "debug"},
+		Help: "print every knock step and the kernel filter expression"},
+	{Option: getopt.Option{Short: 'D', Long: "daemon"},
+		Help: "daemonize process (log to syslog); start-up errors are still printed here"},
+	cli.HelpOption,
+	cli.VersionOption,
+	{Option: getopt.Option{Long: "wait-iface"},
+		Help: "the -i device may be missing at start; wait for it to appear"},
+	{Option: getopt.Option{Long: "cmd-timeout", HasArg: true}, Arg: "SECONDS",
+		Help: "kill a command (its whole process group) that runs longer than this; " +
+			"0 = no limit. Default 300"},
+	{Option: getopt.Option{Long: "max-sources", HasArg: true}, Arg: "N",
+		Help: "sources in the middle of a sequence that are remembered (per event " +
+			"and source); when full the least recently seen is forgotten. Default 65536"},
+	cli.NetnsOption("capture on -i and follow its links and addresses (and list " +
+		"devices for -l) in the network namespace at PATH (/run/netns/NAME or " +
+		"/proc/PID/ns/net) instead of our own. Commands still run in our own " +
+		"namespace"),
 }
 
 // options is a parsed command line.
@@ -62,6 +90,7 @@ type options struct {
 	waitIface  bool
 	cmdTimeout time.Duration
 	maxSources int
+	netns      string // --netns; "" = our own namespace
 }
 
 // exit is a finished run: status and what to print.
@@ -78,13 +107,19 @@ func Main(argv []string) int {
 
 func run(argv []string, stdout, stderr io.Writer) int {
 	prog := "tportknockd"
+	full := argv
 	if len(argv) > 0 {
 		prog = filepath.Base(argv[0])
 		argv = argv[1:]
+	} else {
+		full = []string{prog}
 	}
 	o, ex := parseCommandLine(prog, argv)
 	if ex == nil {
 		ex = o.run()
+	}
+	if ex == nil {
+		return serve(o, full, stderr)
 	}
 	io.WriteString(stdout, ex.stdout)
 	io.WriteString(stderr, ex.stderr)
@@ -93,8 +128,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 
 func parseCommandLine(prog string, args []string) (*options, *exit) {
 	o := &options{cmdTimeout: DefaultCmdTimeout, maxSources: knock.DefaultMaxSources}
-	parsed, operands, gerr := getopt.Parse(args, table)
-	for _, p := range parsed {
+	cl, cerr := cli.Parse(args, optionTable)
+	if cerr != nil {
+		return nil, &exit{code: 1, stderr: prog + ": " + cerr.Error() + "\n"}
+	}
+	gerr, operands := cl.Err, cl.Operands
+	for _, p := range cl.Args {
 		var err error
 		switch p.Opt.Name() {
 		case "-c":
@@ -114,8 +153,10 @@ func parseCommandLine(prog string, args []string) (*options, *exit) {
 		case "-D":
 			o.daemon = true
 		case "-h":
-			return nil, &exit{code: 0, stdout: usage()}
-		case "--version":
+			// As the other daemons of the binary: the usage on stderr,
+			// status 1.
+			return nil, &exit{code: 1, stderr: usage()}
+		case "-v":
 			return nil, &exit{code: 0, stdout: "tportknockd " + Version + "\n"}
 		case "--wait-iface":
 			o.waitIface = true
@@ -125,6 +166,11 @@ func parseCommandLine(prog string, args []string) (*options, *exit) {
 			o.cmdTimeout = time.Duration(s) * time.Second
 		case "--max-sources":
 			o.maxSources, err = parseInt(p, 1, maxSourcesLimit, "sources")
+		case "--netns":
+			o.netns = p.Arg
+			if p.Arg == "" {
+				err = fmt.Errorf("%s: empty path", p.Name())
+			}
 		}
 		if err != nil {
 			return nil, &exit{code: 1, stderr: prog + ": " + err.Error() + "\n"}
@@ -148,7 +194,7 @@ func parseCommandLine(prog string, args []string) (*options, *exit) {
 }
 
 // parseInt reads p's argument as a decimal integer in [lo, hi].
-func parseInt(p getopt.Parsed, lo, hi int, unit string) (int, error) {
+func parseInt(p cli.Arg, lo, hi int, unit string) (int, error) {
 	n, err := strconv.ParseInt(p.Arg, 10, 64)
 	if err != nil || n < int64(lo) || n > int64(hi) {
 		return 0, fmt.Errorf("%s: invalid value %q: want a whole number of %s from %d to %d", p.Opt.Name(), p.Arg, unit, lo, hi)
@@ -156,6 +202,7 @@ func parseInt(p getopt.Parsed, lo, hi int, unit string) (int, error) {
 	return int(n), nil
 }
 
+// run does what -C and -l ask for; nil means the daemon is to run.
 func (o *options) run() *exit {
 	switch {
 	case o.check != "":
@@ -165,98 +212,27 @@ func (o *options) run() *exit {
 		}
 		return &exit{code: 0, stdout: Summary(evs)}
 	case o.list:
-		out, err := listDevices()
+		out, err := listDevices(o.netns)
 		if err != nil {
 			return &exit{code: 1, stderr: "tportknockd: " + err.Error() + "\n"}
 		}
 		return &exit{code: 0, stdout: out}
 	}
-	evs, err := ReadConfig(o.config)
-	if err != nil {
-		return &exit{code: 1, stderr: err.Error() + "\n"}
-	}
-	if _, err := knock.NewMachine(evs, knock.Options{MaxSources: o.maxSources}); err != nil {
-		return &exit{code: 1, stderr: "tportknockd: " + err.Error() + "\n"}
-	}
-	var stdout string
-	if o.debug {
-		addrs, err := deviceAddrs(o.iface)
-		if err != nil {
-			return &exit{code: 1, stderr: "tportknockd: " + err.Error() + "\n"}
-		}
-		stdout = "Kernel filter: " + knock.NewFilter(evs, addrs).Expr + "\n"
-	}
-	// The capture socket, the address follower and the command runner
-	// are not wired in yet: say so instead of pretending to listen.
-	return &exit{code: 1, stdout: stdout, stderr: "tportknockd: listening is not available in this build yet (configuration is valid)\n"}
-}
-
-// deviceAddrs returns the IP addresses of a device, IPv4 and IPv6.
-func deviceAddrs(name string) ([]netip.Addr, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return nil, fmt.Errorf("device %s: %w", name, err)
-	}
-	as, err := ifi.Addrs()
-	if err != nil {
-		return nil, fmt.Errorf("device %s: addresses: %w", name, err)
-	}
-	var out []netip.Addr
-	for _, a := range as {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, p.Addr().Unmap())
-		}
-	}
-	return out, nil
-}
-
-// listDevices is -l: one line per network device, its state and its IP
-// addresses, in the kernel's index order.
-func listDevices() (string, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return "", fmt.Errorf("list devices: %w", err)
-	}
-	var b strings.Builder
-	for _, ifi := range ifs {
-		state := "down"
-		if ifi.Flags&net.FlagUp != 0 {
-			state = "up"
-		}
-		fmt.Fprintf(&b, "%s %s", ifi.Name, state)
-		if as, err := ifi.Addrs(); err == nil {
-			for _, a := range as {
-				b.WriteString(" " + a.String())
-			}
-		}
-		b.WriteByte('\n')
-	}
-	return b.String(), nil
+	return nil // the daemon runs (serve)
 }
 
 func usage() string {
-	return `tportknockd ` + Version + `: port and TCP-flag knocking daemon
-Usage: tportknockd -c <config> -i <device> [options]
+	return `tportknockd ` + Version + `
 
--c <config>  configuration file with the knock sequences
--C <config>  check the configuration for typos and syntax errors and print
-             all sequences; exit 0 if valid, 1 if not
--i <device>  interface to listen on
--r <sec>     also re-read the device's IP addresses every <sec> seconds
--l           list the available network devices
--d           debug: print every knock step and the kernel filter
--D           daemon mode (log to syslog)
--h           help
+Port and TCP-flag knocking daemon
 
-Options of this version (long options take --name=VALUE or --name VALUE):
+Usage: tportknockd -c <config> -i <device> [-r <sec>] [-d] [-D] [options]
+       tportknockd -C <config>
+       tportknockd -l
 
---wait-iface: the -i device may be missing at start; wait for it
---cmd-timeout=SECONDS: kill a command (its whole process group) that runs
-    longer than this; 0 = no limit. Default 300
---max-sources=N: sources in the middle of a sequence that are remembered;
-    when full the least recently seen is forgotten. Default 65536
---help: same as -h; --version: print the version
+Options (long options take --name=VALUE or --name VALUE):
 
+` + optionTable.Help() + `
 Configuration: one block per knock event,
   <NAME>
    sequence      = tcp|udp:PORT[:FLAGS] ...  (FLAGS: f s r p a u, x, n, i)
@@ -265,5 +241,9 @@ Configuration: one block per knock event,
    stop_command  = optional: run command_delay seconds after the start
    command_delay = seconds
   </NAME>
+
+Commands run as /bin/sh -c "<command>" with TPORTKNOCKD_EVENT (start or
+stop), TPORTKNOCKD_NAME, TPORTKNOCKD_SRC, TPORTKNOCKD_FAMILY (4 or 6) and
+TPORTKNOCKD_IFACE in their environment (see tportknockd(8)).
 `
 }
