@@ -17,8 +17,8 @@ import (
 // query counts only if -f alone accepts it.
 //
 // The live programs use SKF_AD extensions (VLAN metadata, packet type),
-// which no user-space VM runs, so the expression is compiled again for
-// bpfc's offline target and run with golang.org/x/net/bpf's VM. Offline,
+// which no user-space interpreter runs, so the expression is compiled
+// again for bpfc's offline target and run by runBPF. Offline,
 // a VLAN tag is in the frame; the kernel strips it into metadata. When the
 // live program reads that metadata (the expression uses vlan), the tag is
 // put back in front of the EtherType before the program runs; otherwise
@@ -26,9 +26,9 @@ import (
 // the captured bytes reject, so an -f that reads past the up-state snap
 // length never matches there.
 type userFilter struct {
-	vm     *bpf.VM
-	retag  bool   // put a stripped VLAN tag back for the program
-	tagged []byte // reused frame buffer for retag
+	prog   []bpf.RawInstruction // offline: no SKF_AD loads
+	retag  bool                 // put a stripped VLAN tag back for the program
+	tagged []byte               // reused frame buffer for retag
 }
 
 // newUserFilter compiles f for lt; live is the kernel program compiled
@@ -38,15 +38,10 @@ func newUserFilter(f *bpfc.Filter, lt bpfc.LinkType, live []bpf.RawInstruction) 
 	if err != nil {
 		return nil, err
 	}
-	insns, ok := bpf.Disassemble(raw)
-	if !ok {
-		return nil, fmt.Errorf("offline program for %q does not disassemble", f)
-	}
-	vm, err := bpf.NewVM(insns)
-	if err != nil {
+	if err := checkOffline(raw); err != nil {
 		return nil, fmt.Errorf("offline program for %q: %w", f, err)
 	}
-	return &userFilter{vm: vm, retag: lt == bpfc.EN10MB && readsVLANMetadata(live)}, nil
+	return &userFilter{prog: raw, retag: lt == bpfc.EN10MB && readsVLANMetadata(live)}, nil
 }
 
 // readsVLANMetadata reports whether prog loads SKF_AD_VLAN_TAG or
@@ -84,6 +79,5 @@ func (u *userFilter) match(p *sensor.Packet) bool {
 		u.tagged = b
 		data = b
 	}
-	n, err := u.vm.Run(data)
-	return err == nil && n > 0
+	return runBPF(u.prog, data) > 0
 }
