@@ -57,7 +57,7 @@
 // listed name counts (and travels with its Query), any other packet
 // counts only if Filter alone accepts it. The kernel's verdict cannot say
 // which half of the program matched, so Filter is compiled a second time
-// for bpfc's offline target and run with golang.org/x/net/bpf's VM (see
+// for bpfc's offline target and run by a small interpreter (runBPF, see
 // userFilter); an expression that needs the kernel's metadata offline
 // (inbound/outbound on Ethernet) is refused at Open. In standby the packet
 // is judged in the receive buffer and copied only when it counts. In up
