@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tuninetd/tuninetd/sensor/sensortest"
 )
 
 // root is the repository's top directory (tests run in packaging/).
@@ -189,13 +191,5 @@ func readFile(t *testing.T, rel string) string {
 // it is missing, or failing when CI=true (CI installs it).
 func requireTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (CI=true): apt-get install %s", name, pkg)
-	}
-	t.Skipf("%s is not installed (apt-get install %s); skipping", name, pkg)
-	return ""
+	return sensortest.RequireTool(t, name, pkg)
 }

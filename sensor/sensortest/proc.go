@@ -250,3 +250,32 @@ func CPUTicks(t testing.TB, pid int) int64 {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return utime + stime
 }
+
+// RequireTool returns the path of a program a test calls. When it is not
+// installed the test fails where the tests must run (CI=true or
+// TUNINETD_REQUIRE_NETNS=1, as .ci/run sets, which installs it) and is
+// skipped elsewhere; pkg, if given, names the Debian package to install.
+func RequireTool(t testing.TB, name string, pkg ...string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	MissingTool(t, name, pkg...)
+	return ""
+}
+
+// MissingTool fails t where the tests must run (CI=true or
+// TUNINETD_REQUIRE_NETNS=1) and skips it elsewhere, for a program or
+// feature what the machine lacks.
+func MissingTool(t testing.TB, what string, pkg ...string) {
+	t.Helper()
+	msg := what + " is not installed"
+	if len(pkg) > 0 {
+		msg += " (apt-get install " + strings.Join(pkg, " ") + ")"
+	}
+	if os.Getenv("CI") == "true" || os.Getenv("TUNINETD_REQUIRE_NETNS") == "1" {
+		t.Fatal(msg + "; CI installs it (.ci/run)")
+	}
+	t.Skip(msg)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,13 +24,7 @@ import (
 // command-line tool the test drives is missing.
 func e2eRequireTool(t *testing.T, name string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err == nil {
-		return
-	}
-	if os.Getenv("TUNINETD_REQUIRE_NETNS") == "1" {
-		t.Fatalf("%s missing (TUNINETD_REQUIRE_NETNS=1)", name)
-	}
-	t.Skipf("%s missing", name)
+	sensortest.RequireTool(t, name)
 }
 
 // e2eWaitPrefix waits until some stderr line starts with prefix and
