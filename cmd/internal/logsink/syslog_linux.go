@@ -2,6 +2,7 @@ package logsink
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -161,4 +162,20 @@ func (s *Syslog) Close() error {
 	defer s.mu.Unlock()
 	s.disconnect()
 	return nil
+}
+
+// Printer is how the daemons log: core.Logger's one method.
+type Printer interface {
+	Printf(format string, v ...any)
+}
+
+// ForDaemon is where a daemon's messages go: syslog under tag when it runs
+// detached (-d, -D), else one line each on stderr. Close releases the
+// syslog socket.
+func ForDaemon(tag string, detached bool, stderr io.Writer) (l Printer, close func()) {
+	if detached {
+		sl := &Syslog{Tag: tag}
+		return sl, func() { sl.Close() }
+	}
+	return &Lines{W: stderr}, func() {}
 }

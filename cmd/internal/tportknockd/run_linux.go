@@ -71,14 +71,8 @@ func serve(o *options, argv []string, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	var logger core.Logger
-	if report != nil {
-		sl := &logsink.Syslog{Tag: "tportknockd"}
-		defer sl.Close()
-		logger = sl
-	} else {
-		logger = &logsink.Lines{W: stderr}
-	}
+	logger, closeLog := logsink.ForDaemon("tportknockd", report != nil, stderr)
+	defer closeLog()
 	fail := func(msg string) int {
 		logger.Printf("%s", msg)
 		if report != nil {

@@ -53,14 +53,8 @@ func run(argv []string, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	var logger core.Logger
-	if report != nil {
-		sl := &logsink.Syslog{Tag: "tuninetd"}
-		defer sl.Close()
-		logger = sl
-	} else {
-		logger = &logsink.Lines{W: stderr}
-	}
+	logger, closeLog := logsink.ForDaemon("tuninetd", report != nil, stderr)
+	defer closeLog()
 
 	d, err := setup(o, logger, report == nil)
 	if err != nil {
