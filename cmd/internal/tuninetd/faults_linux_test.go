@@ -314,6 +314,7 @@ func TestFaultCommandVanishes(t *testing.T) {
 	stopWarn := "Warning! Executable command doesn't return 0 code (" + script + " stop)"
 	cycle := func(n int) {
 		t.Helper()
+		e2eWaitStandby(p) // the previous stop is over, not only logged
 		ns.SendUDP("10.77.0.2:9999", 1)
 		p.waitLine("PCAP: start command done", n, lineWait)
 		p.waitLine("CORE: executing STOP command...", n, lineWait)
@@ -382,6 +383,10 @@ func TestFaultNonZeroNoZombies(t *testing.T) {
 
 	const cycles = 3
 	for i := 1; i <= cycles; i++ {
+		// The stop's warning is logged before the loop has taken the
+		// stop's end and armed again; a packet in between counts as
+		// seen during stop, which starts nothing.
+		e2eWaitStandby(p)
 		ns.SendUDP("10.77.0.2:9999", 1)
 		evs := waitEvents(t, logPath, 2*i-1, 5*time.Second)
 		p.waitLine("PCAP: start command done", i, lineWait)

@@ -113,14 +113,14 @@ func e2eReportBlock(p *daemonProc) []string {
 // and a packet seen while stop still runs is, by design, not a trigger.
 func e2eWaitStandby(p *daemonProc) {
 	p.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(lineWait)
 	for {
 		rep := e2eReportBlock(p)
 		if hasPrefixLine(rep, "- current status: standby (OFF)") && !hasPrefixLine(rep, "- running command: ") {
 			return
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("not idle in standby after 5s; last report:\n%s", strings.Join(rep, "\n"))
+			p.t.Fatalf("not idle in standby after %v; last report:\n%s", lineWait, strings.Join(rep, "\n"))
 		}
 	}
 }
